@@ -1,0 +1,109 @@
+//! Instrument symbols as small inline strings.
+//!
+//! A `Symbol` is `Copy` and allocation-free so that candles and orders carrying one can be
+//! archived, compared and hashed without touching the heap. Venue symbols are ASCII and short
+//! (the longest in use, OKX option ids such as `BTC-USD-241227-100000-C`, has 23 bytes).
+
+use core::fmt;
+
+/// Longest symbol accepted, in bytes.
+pub const SYMBOL_MAX_LEN: usize = 24;
+
+#[derive(
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    rkyv::Archive,
+    rkyv::Serialize,
+    rkyv::Deserialize,
+)]
+#[rkyv(derive(Debug, PartialEq, Eq))]
+pub struct Symbol {
+    len: u8,
+    bytes: [u8; SYMBOL_MAX_LEN],
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SymbolError {
+    #[error("symbol is empty")]
+    Empty,
+    #[error("symbol `{0}` is longer than {SYMBOL_MAX_LEN} bytes")]
+    TooLong(String),
+    #[error("symbol `{0}` may hold only ASCII letters, digits and - _ . / :")]
+    BadChar(String),
+}
+
+impl Symbol {
+    pub fn new(text: &str) -> Result<Symbol, SymbolError> {
+        if text.is_empty() {
+            return Err(SymbolError::Empty);
+        }
+        if text.len() > SYMBOL_MAX_LEN {
+            return Err(SymbolError::TooLong(text.to_string()));
+        }
+        let ok = |b: u8| b.is_ascii_alphanumeric() || b"-_./:".contains(&b);
+        if !text.bytes().all(ok) {
+            return Err(SymbolError::BadChar(text.to_string()));
+        }
+        let mut bytes = [0u8; SYMBOL_MAX_LEN];
+        bytes[..text.len()].copy_from_slice(text.as_bytes());
+        Ok(Symbol {
+            len: text.len() as u8,
+            bytes,
+        })
+    }
+
+    pub fn as_str(&self) -> &str {
+        let len = usize::from(self.len).min(SYMBOL_MAX_LEN);
+        // Constructed only from validated ASCII; an archived copy that was damaged would be
+        // caught by the journal CRC before it got here, but stay total anyway.
+        core::str::from_utf8(&self.bytes[..len]).unwrap_or("?")
+    }
+}
+
+impl ArchivedSymbol {
+    pub fn to_symbol(&self) -> Symbol {
+        Symbol {
+            len: self.len,
+            bytes: self.bytes,
+        }
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Symbol({})", self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_venue_symbols() {
+        for s in ["BTCUSDT", "BTC-USDT-SWAP", "XBT/USD", "BTC-USD-241227-100000-C"] {
+            assert_eq!(Symbol::new(s).unwrap().as_str(), s);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_symbols() {
+        assert_eq!(Symbol::new(""), Err(SymbolError::Empty));
+        assert!(matches!(Symbol::new("BTC USDT"), Err(SymbolError::BadChar(_))));
+        assert!(matches!(
+            Symbol::new(&"X".repeat(25)),
+            Err(SymbolError::TooLong(_))
+        ));
+    }
+}
