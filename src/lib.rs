@@ -1,1 +1,4 @@
-//! keel
+//! The `keel` binary's library half: CLI plumbing, configuration, candle import and the
+//! runtime wiring that connects I/O to the deterministic core.
+
+pub mod import;

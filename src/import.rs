@@ -1,0 +1,1 @@
+//! Candle file import (being written).
