@@ -21,7 +21,7 @@ pub const SYMBOL_MAX_LEN: usize = 24;
     rkyv::Serialize,
     rkyv::Deserialize,
 )]
-#[rkyv(derive(Debug, PartialEq, Eq))]
+#[rkyv(derive(Debug, PartialEq, Eq, PartialOrd, Ord))]
 pub struct Symbol {
     len: u8,
     bytes: [u8; SYMBOL_MAX_LEN],

@@ -1,0 +1,327 @@
+//! What the core consumes (`Input`, an `Event` with its journal stamp) and what it produces
+//! (`Decision`).
+//!
+//! Every type here is archived with rkyv into journal records. A shipped layout never
+//! changes: a new shape gets a new record kind or version (see `RecordKind`). Archived types
+//! hold no `i128`/`u128`, so an 8-byte aligned journal payload can be accessed in place.
+
+use crate::candle::Candle;
+use crate::config::CoreConfig;
+use crate::fixed::Fixed;
+use crate::symbol::Symbol;
+
+/// An event as the core sees it: the payload of one journal record plus the record's
+/// sequence number and timestamp. Both come from the journal, never from a clock.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Input {
+    pub seq: u64,
+    pub ts_ns: u64,
+    pub event: Event,
+}
+
+/// Everything that can happen to the core.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum Event {
+    /// First record of every session: the configuration the core runs with, and the user's
+    /// configuration text verbatim for audits. Credentials are never part of it.
+    SessionStart(SessionStart),
+    Candle(Candle),
+    Trade(Trade),
+    BookTicker(BookTicker),
+    OrderUpdate(OrderUpdate),
+    Fill(Fill),
+    Timer(Timer),
+    Command(Command),
+}
+
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct SessionStart {
+    pub mode: Mode,
+    pub config: CoreConfig,
+    pub config_text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum Mode {
+    Backtest,
+    Paper,
+    Live,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct Trade {
+    pub symbol: Symbol,
+    pub ts_event_ns: i64,
+    pub price: Fixed,
+    pub qty: Fixed,
+    pub aggressor: Side,
+    pub trade_id: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct BookTicker {
+    pub symbol: Symbol,
+    pub ts_event_ns: i64,
+    pub bid: Fixed,
+    pub bid_qty: Fixed,
+    pub ask: Fixed,
+    pub ask_qty: Fixed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum OrderStatus {
+    Accepted,
+    Rejected,
+    Canceled,
+    Expired,
+}
+
+/// A venue's (or the simulated venue's) answer about an order, other than a fill.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct OrderUpdate {
+    pub client_id: u64,
+    pub venue_order_id: u64,
+    pub status: OrderStatus,
+    pub ts_event_ns: i64,
+    pub reason: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum Liquidity {
+    Maker,
+    Taker,
+}
+
+/// An execution of (part of) an order. `fee` is in the quote asset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct Fill {
+    pub client_id: u64,
+    pub venue_order_id: u64,
+    pub trade_id: u64,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub price: Fixed,
+    pub qty: Fixed,
+    pub fee: Fixed,
+    pub liquidity: Liquidity,
+    pub ts_event_ns: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum TimerKind {
+    Heartbeat,
+    DailyReport,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct Timer {
+    pub kind: TimerKind,
+}
+
+/// An operator's instruction, journaled like any other input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum Command {
+    /// Flatten every position, cancel every order, and refuse new entries until `Resume`.
+    KillSwitch,
+    /// Refuse new entries; keep managing open positions.
+    Halt,
+    Resume,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum OrderKind {
+    Market,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct OrderRequest {
+    /// Derived from the sequence number of the input that caused the order (see
+    /// `client_order_id`), so a resend after a crash carries the same id.
+    pub client_id: u64,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub kind: OrderKind,
+    pub qty: Fixed,
+    pub reduce_only: bool,
+}
+
+/// Why the core chose not to act on a signal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum RejectReason {
+    Halted,
+    OrderPending,
+    SizeBelowLot,
+    NoPrice,
+}
+
+/// What the core decided. Each decision is journaled, after the input that caused it and
+/// before anything is sent anywhere.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum Decision {
+    /// A strategy's view, with the numbers that led to it, so a log explains every trade.
+    Signal {
+        symbol: Symbol,
+        strategy: String,
+        action: SignalAction,
+        detail: String,
+    },
+    PlaceOrder(OrderRequest),
+    CancelOrder {
+        client_id: u64,
+    },
+    /// A signal the core did not act on, and why.
+    Reject {
+        symbol: Symbol,
+        reason: RejectReason,
+        detail: String,
+    },
+    /// The core stopped taking new entries.
+    Halted {
+        detail: String,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum SignalAction {
+    EnterLong,
+    ExitLong,
+}
+
+impl SignalAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalAction::EnterLong => "enter_long",
+            SignalAction::ExitLong => "exit_long",
+        }
+    }
+}
+
+/// Up to 16 orders per input get distinct ids: `seq × 16 + index`.
+pub const ORDERS_PER_INPUT_MAX: u64 = 16;
+
+/// The client order id of the `index`-th order decided while applying input `seq`.
+pub fn client_order_id(seq: u64, index: u64) -> u64 {
+    assert!(index < ORDERS_PER_INPUT_MAX, "too many orders for one input");
+    seq * ORDERS_PER_INPUT_MAX + index
+}
+
+/// Journal record kinds. Inputs are below 100, decisions 100..200, markers 200 and up.
+/// A kind's payload layout is fixed forever for a given `version()`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[repr(u16)]
+pub enum RecordKind {
+    SessionStart = 1,
+    Candle = 2,
+    Trade = 3,
+    BookTicker = 4,
+    OrderUpdate = 5,
+    Fill = 6,
+    Timer = 7,
+    Command = 8,
+    Decision = 100,
+    Checkpoint = 200,
+    /// A bar in a candle store (not a session journal): payload is a bare `Candle`.
+    StoredCandle = 300,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 11] = [
+        RecordKind::SessionStart,
+        RecordKind::Candle,
+        RecordKind::Trade,
+        RecordKind::BookTicker,
+        RecordKind::OrderUpdate,
+        RecordKind::Fill,
+        RecordKind::Timer,
+        RecordKind::Command,
+        RecordKind::Decision,
+        RecordKind::Checkpoint,
+        RecordKind::StoredCandle,
+    ];
+
+    pub fn from_u16(kind: u16) -> Option<RecordKind> {
+        Self::ALL.iter().copied().find(|k| *k as u16 == kind)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            RecordKind::SessionStart => "session_start",
+            RecordKind::Candle => "candle",
+            RecordKind::Trade => "trade",
+            RecordKind::BookTicker => "book_ticker",
+            RecordKind::OrderUpdate => "order_update",
+            RecordKind::Fill => "fill",
+            RecordKind::Timer => "timer",
+            RecordKind::Command => "command",
+            RecordKind::Decision => "decision",
+            RecordKind::Checkpoint => "checkpoint",
+            RecordKind::StoredCandle => "stored_candle",
+        }
+    }
+
+    /// Payload layout version written today.
+    pub fn version(self) -> u16 {
+        1
+    }
+
+    pub fn is_input(self) -> bool {
+        (self as u16) < 100
+    }
+}
+
+impl Event {
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Event::SessionStart(_) => RecordKind::SessionStart,
+            Event::Candle(_) => RecordKind::Candle,
+            Event::Trade(_) => RecordKind::Trade,
+            Event::BookTicker(_) => RecordKind::BookTicker,
+            Event::OrderUpdate(_) => RecordKind::OrderUpdate,
+            Event::Fill(_) => RecordKind::Fill,
+            Event::Timer(_) => RecordKind::Timer,
+            Event::Command(_) => RecordKind::Command,
+        }
+    }
+}
+
+/// A marker the runner writes after the last input: the core's digest at that point, so
+/// `replay verify` can prove the replayed state is the recorded one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct Checkpoint {
+    pub after_seq: u64,
+    pub digest: [u8; 32],
+}

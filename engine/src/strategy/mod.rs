@@ -1,0 +1,49 @@
+//! Strategies turn closed candles into signals. They hold indicator state only: positions,
+//! orders and sizing belong to the core, so a strategy never needs to know what was filled.
+
+pub mod sma_cross;
+
+use crate::candle::Candle;
+use crate::config::StrategyConfig;
+use crate::event::SignalAction;
+
+pub use sma_cross::SmaCross;
+
+/// A strategy's view after a closed candle.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Signal {
+    pub action: SignalAction,
+    /// The numbers behind the signal, for the journal and the logs.
+    pub detail: String,
+}
+
+/// Implemented by every strategy, built-in or a user's own. Must be deterministic: the same
+/// candles in the same order give the same signals, with no clock, RNG or I/O.
+pub trait Strategy {
+    fn name(&self) -> &'static str;
+    /// Called once per closed candle of the configured symbol and interval.
+    fn on_candle(&mut self, candle: &Candle) -> Option<Signal>;
+}
+
+/// The built-in strategies, as one archivable enum so the core's state (and so its digest
+/// and snapshots) covers them.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum StrategyState {
+    SmaCross(SmaCross),
+}
+
+impl StrategyState {
+    pub fn from_config(config: &StrategyConfig) -> StrategyState {
+        match *config {
+            StrategyConfig::SmaCross { fast, slow } => {
+                StrategyState::SmaCross(SmaCross::new(fast as usize, slow as usize))
+            }
+        }
+    }
+
+    pub fn as_strategy(&mut self) -> &mut dyn Strategy {
+        match self {
+            StrategyState::SmaCross(s) => s,
+        }
+    }
+}
