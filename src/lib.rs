@@ -1,4 +1,5 @@
 //! The `keel` binary's library half: CLI plumbing, configuration, candle import and the
 //! runtime wiring that connects I/O to the deterministic core.
 
+pub mod config;
 pub mod import;

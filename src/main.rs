@@ -1,1 +1,366 @@
-fn main() {}
+//! The `keel` command line.
+//!
+//! Exit codes: 0 success; 1 an error (bad input, missing file, damaged data that stops the
+//! command); 2 the command ran and found a problem it exists to find (a divergence in
+//! `replay verify`, damage in `journal verify`).
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use keel::import::{self, Format};
+use keel_engine::{Interval, RecordKind, Symbol};
+use keel_journal::Integrity;
+use keel_replay::{backtest, report, store, verify};
+
+#[derive(Parser)]
+#[command(
+    name = "keel",
+    version,
+    about = "A deterministic, journaled crypto trading engine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Candle data: import venue dumps into the candle store.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+    /// Run a backtest from a TOML config; writes a run journal and report.json.
+    Backtest {
+        /// Backtest configuration (see examples/).
+        #[arg(long)]
+        config: PathBuf,
+        /// Output directory [default: runs/<config file stem>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Re-run recorded sessions.
+    Replay {
+        #[command(subcommand)]
+        command: ReplayCommand,
+    },
+    /// Look inside journals.
+    Journal {
+        #[command(subcommand)]
+        command: JournalCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Import candles from a file into the candle store. Re-importing bars already stored
+    /// with the same values is a no-op; bad rows are reported by line and nothing is written.
+    Import {
+        /// binance-csv (data.binance.vision kline dumps), freqtrade-json ([[ts_ms,o,h,l,c,v],...]),
+        /// or csv (a header naming time/open/high/low/close/volume columns).
+        #[arg(long)]
+        format: Format,
+        /// The file to import (.gz accepted).
+        file: PathBuf,
+        /// Symbol to store the bars under, e.g. BTCUSDT.
+        #[arg(long)]
+        symbol: String,
+        /// Bar interval of the file, e.g. 1m, 5m, 1h, 1d.
+        #[arg(long)]
+        interval: String,
+        /// Candle store directory (created if missing).
+        #[arg(long)]
+        store: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReplayCommand {
+    /// Re-run a session journal's inputs through the core and compare every decision and
+    /// the final digest with the recorded ones. Exit 2 on divergence.
+    Verify {
+        /// A run journal directory (e.g. runs/sma_cross/journal).
+        journal: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum JournalCommand {
+    /// Segments, record counts by kind, first/last sequence and time, integrity.
+    Inspect { dir: PathBuf },
+    /// Check every CRC, the hash chain and sequence continuity. Exit 2 on damage.
+    Verify { dir: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Data {
+            command:
+                DataCommand::Import {
+                    format,
+                    file,
+                    symbol,
+                    interval,
+                    store,
+                },
+        } => data_import(format, &file, &symbol, &interval, &store),
+        Command::Backtest { config, out } => run_backtest(&config, out),
+        Command::Replay {
+            command: ReplayCommand::Verify { journal },
+        } => replay_verify(&journal),
+        Command::Journal { command } => match command {
+            JournalCommand::Inspect { dir } => journal_inspect(&dir),
+            JournalCommand::Verify { dir } => journal_verify(&dir),
+        },
+    }
+}
+
+fn data_import(
+    format: Format,
+    file: &Path,
+    symbol: &str,
+    interval: &str,
+    store_dir: &Path,
+) -> Result<ExitCode> {
+    let symbol = Symbol::new(symbol).context("--symbol")?;
+    let interval = Interval::parse(interval)
+        .map_err(anyhow::Error::msg)
+        .context("--interval")?;
+    let imported = import::parse_file(file, format, symbol, interval)?;
+    let summary = store::append(
+        store_dir,
+        symbol,
+        interval,
+        &imported.candles,
+        report::iso8601,
+    )?;
+    let dir = store::series_dir(store_dir, symbol, interval);
+    println!(
+        "{}: {} rows read, {} bars added, {} already present, into {}",
+        file.display(),
+        imported.rows,
+        summary.added,
+        summary.already_present,
+        dir.display()
+    );
+    if let (Some(first), Some(last)) = (imported.candles.first(), imported.candles.last()) {
+        println!(
+            "  range {} → {}",
+            report::iso8601(first.open_time_ns),
+            report::iso8601(last.open_time_ns)
+        );
+    }
+    if !imported.gaps.is_empty() {
+        let missing: u64 = imported.gaps.iter().map(|g| g.missing_bars).sum();
+        println!(
+            "  {} gaps in the file ({missing} bars missing), the first after {}",
+            imported.gaps.len(),
+            report::iso8601(imported.gaps[0].after_open_time_ns)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Makes `out/journal` free for a new run. An earlier run's journal there is replaced; a
+/// directory holding anything else is left alone and reported.
+fn prepare_out(out: &Path) -> Result<PathBuf> {
+    let journal = backtest::journal_dir(out);
+    if journal.exists() {
+        let entries = std::fs::read_dir(&journal)
+            .with_context(|| format!("cannot read {}", journal.display()))?;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let ours = name.ends_with(".seg") || name == "LOCK" || name == "snapshots";
+            if !ours {
+                bail!(
+                    "{} holds {name}, which is not part of a keel journal; choose another --out",
+                    journal.display()
+                );
+            }
+        }
+        std::fs::remove_dir_all(&journal)
+            .with_context(|| format!("cannot remove the previous run in {}", journal.display()))?;
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    Ok(journal)
+}
+
+fn run_backtest(config: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
+    let out = out.unwrap_or_else(|| {
+        let stem = config
+            .file_stem()
+            .map_or("run".into(), |s| s.to_string_lossy().into_owned());
+        PathBuf::from("runs").join(stem)
+    });
+    // Check the config before touching the output directory.
+    keel::config::load_backtest(config, PathBuf::new())?;
+    let journal_dir = prepare_out(&out)?;
+    let spec = keel::config::load_backtest(config, journal_dir)?;
+    let show_progress = std::io::stderr().is_terminal();
+    let progress: Box<dyn FnMut(u64)> = Box::new(move |bars| {
+        if show_progress {
+            eprint!("\r  {bars} bars…");
+        }
+    });
+    let outcome = backtest::run(&spec, progress)?;
+    if show_progress {
+        eprint!("\r");
+    }
+    let report_path = out.join("report.json");
+    let json = serde_json::to_string_pretty(&outcome.report)?;
+    std::fs::write(&report_path, json + "\n")
+        .with_context(|| format!("cannot write {}", report_path.display()))?;
+    print!("{}", outcome.report.summary(&outcome.curve));
+    println!("  report        {}", report_path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn replay_verify(dir: &Path) -> Result<ExitCode> {
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a directory; pass a run journal such as runs/<name>/journal",
+            dir.display()
+        );
+    }
+    let outcome = verify::verify(dir)?;
+    println!(
+        "{}: {} inputs, {} decisions, {} checkpoints replayed",
+        dir.display(),
+        outcome.inputs,
+        outcome.decisions,
+        outcome.checkpoints
+    );
+    println!(
+        "final digest {}",
+        keel_engine::core::hex(&outcome.final_digest)
+    );
+    match outcome.divergences.first() {
+        None => {
+            println!("0 divergences");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(first) => {
+            println!(
+                "DIVERGED: first divergent sequence number {} ({} divergences shown)",
+                first.seq,
+                outcome.divergences.len()
+            );
+            for d in &outcome.divergences {
+                println!("  seq {}: {}", d.seq, d.what);
+            }
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn kind_name(kind: u16) -> String {
+    RecordKind::from_u16(kind).map_or(format!("unknown({kind})"), |k| k.name().to_string())
+}
+
+fn journal_inspect(dir: &Path) -> Result<ExitCode> {
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a directory; pass a journal directory",
+            dir.display()
+        );
+    }
+    let r = keel_journal::inspect(dir)?;
+    println!("journal {}", dir.display());
+    println!("  segments:");
+    for s in &r.segments {
+        println!(
+            "    {}  base seq {}  schema {}  {} records  {} of {} bytes used",
+            s.file_name, s.base_seq, s.schema_version, s.records, s.bytes_used, s.capacity
+        );
+    }
+    println!("  records: {}", r.records);
+    for (kind, count) in &r.kinds {
+        println!("    {:<14} {count}", kind_name(*kind));
+    }
+    match (r.first_seq, r.last_seq) {
+        (Some(first), Some(last)) => {
+            let at = |ts: Option<u64>| ts.map_or("?".into(), |t| report::iso8601(t as i64));
+            println!("  first seq {first} at {}", at(r.first_ts_ns));
+            println!("  last seq  {last} at {}", at(r.last_ts_ns));
+        }
+        _ => println!("  (no records)"),
+    }
+    match &r.integrity {
+        Integrity::Ok => {
+            println!("  integrity: ok");
+            Ok(ExitCode::SUCCESS)
+        }
+        Integrity::TornTail(t) => {
+            println!("  integrity: ok, with {}", describe_torn(t));
+            Ok(ExitCode::SUCCESS)
+        }
+        Integrity::Corrupt {
+            segment,
+            offset,
+            reason,
+        } => {
+            println!(
+                "  integrity: DAMAGED in {} at byte offset {offset}: {reason}",
+                segment.display()
+            );
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn describe_torn(t: &keel_journal::TornTail) -> String {
+    format!(
+        "a torn tail of {} bytes in {} at offset {} ({}); the next writer open truncates it",
+        t.bytes_discarded,
+        t.segment.display(),
+        t.offset,
+        t.reason
+    )
+}
+
+fn journal_verify(dir: &Path) -> Result<ExitCode> {
+    if !dir.is_dir() {
+        bail!(
+            "{} is not a directory; pass a journal directory",
+            dir.display()
+        );
+    }
+    match keel_journal::verify(dir) {
+        Ok(r) => {
+            let range = match (r.first_seq, r.last_seq) {
+                (Some(a), Some(b)) => format!("seq {a}..={b}"),
+                _ => "no records".into(),
+            };
+            println!(
+                "{}: ok: {} segments, {} records ({range}); CRCs, chain and sequence verified",
+                dir.display(),
+                r.segments,
+                r.records
+            );
+            if let Some(t) = &r.torn_tail {
+                println!("  note: {}", describe_torn(t));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e @ keel_journal::JournalError::Corrupt { .. }) => {
+            println!("{}: DAMAGED: {e}", dir.display());
+            Ok(ExitCode::from(2))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use crate::candle::Candle;
 use crate::config::CoreConfig;
 use crate::event::{
-    client_order_id, Command, Decision, Event, Fill, Input, Mode, OrderKind, OrderRequest,
-    OrderStatus, OrderUpdate, RejectReason, Side, SignalAction,
+    Command, Decision, Event, Fill, Input, Mode, OrderKind, OrderRequest, OrderStatus, OrderUpdate,
+    RejectReason, Side, SignalAction, client_order_id,
 };
 use crate::fixed::Fixed;
 use crate::portfolio::Portfolio;
@@ -190,7 +190,11 @@ impl Core {
                     return self.reject(symbol, RejectReason::Halted, "entries are halted");
                 }
                 if pending {
-                    return self.reject(symbol, RejectReason::OrderPending, "an order is in flight");
+                    return self.reject(
+                        symbol,
+                        RejectReason::OrderPending,
+                        "an order is in flight",
+                    );
                 }
                 self.enter_long(seq, symbol);
             }
@@ -325,7 +329,11 @@ impl Core {
                     .map(|(s, p)| (*s, p.qty))
                     .collect();
                 for (symbol, qty) in flatten {
-                    let side = if qty.is_negative() { Side::Buy } else { Side::Sell };
+                    let side = if qty.is_negative() {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    };
                     self.place(seq, symbol, side, qty.abs(), true);
                 }
             }

@@ -234,7 +234,10 @@ pub const ORDERS_PER_INPUT_MAX: u64 = 16;
 
 /// The client order id of the `index`-th order decided while applying input `seq`.
 pub fn client_order_id(seq: u64, index: u64) -> u64 {
-    assert!(index < ORDERS_PER_INPUT_MAX, "too many orders for one input");
+    assert!(
+        index < ORDERS_PER_INPUT_MAX,
+        "too many orders for one input"
+    );
     seq * ORDERS_PER_INPUT_MAX + index
 }
 

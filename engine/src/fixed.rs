@@ -178,7 +178,9 @@ impl Fixed {
     /// `self × rhs`, rounded half away from zero; `None` on overflow.
     pub fn checked_mul(self, rhs: Fixed) -> Option<Fixed> {
         let p = i128::from(self.0) * i128::from(rhs.0);
-        i64::try_from(div_round(p, i128::from(Self::SCALE))).ok().map(Fixed)
+        i64::try_from(div_round(p, i128::from(Self::SCALE)))
+            .ok()
+            .map(Fixed)
     }
 
     /// `self ÷ rhs`, rounded half away from zero; `None` on overflow or division by zero.
@@ -187,7 +189,9 @@ impl Fixed {
             return None;
         }
         let n = i128::from(self.0) * i128::from(Self::SCALE);
-        i64::try_from(div_round(n, i128::from(rhs.0))).ok().map(Fixed)
+        i64::try_from(div_round(n, i128::from(rhs.0)))
+            .ok()
+            .map(Fixed)
     }
 
     /// `self × bps / 10_000`, rounded half away from zero (fees, slippage).
@@ -284,7 +288,10 @@ mod tests {
         assert_eq!(Fixed::parse("1e-3").unwrap(), Fixed(100_000));
         assert_eq!(Fixed::parse("2.5E2").unwrap(), Fixed(25_000_000_000));
         assert_eq!(Fixed::parse(".5").unwrap(), Fixed(50_000_000));
-        assert_eq!(Fixed::parse("0.09946999000000001").unwrap(), Fixed(9_946_999));
+        assert_eq!(
+            Fixed::parse("0.09946999000000001").unwrap(),
+            Fixed(9_946_999)
+        );
         assert_eq!(Fixed::parse("0.000000015").unwrap(), Fixed(2));
     }
 
@@ -298,10 +305,7 @@ mod tests {
             Fixed::parse_exact("0.000000001"),
             Err(FixedError::TooPrecise(_))
         ));
-        assert!(matches!(
-            Fixed::parse("1e20"),
-            Err(FixedError::Overflow(_))
-        ));
+        assert!(matches!(Fixed::parse("1e20"), Err(FixedError::Overflow(_))));
     }
 
     #[test]
@@ -320,8 +324,14 @@ mod tests {
         let one = Fixed::ONE;
         let three = Fixed::from_int(3);
         assert_eq!(one.checked_div(three).unwrap(), Fixed(33_333_333));
-        assert_eq!(Fixed::from_int(2).checked_div(three).unwrap(), Fixed(66_666_667));
-        assert_eq!(Fixed::from_int(10_000).mul_bps(4).unwrap(), Fixed::from_int(4));
+        assert_eq!(
+            Fixed::from_int(2).checked_div(three).unwrap(),
+            Fixed(66_666_667)
+        );
+        assert_eq!(
+            Fixed::from_int(10_000).mul_bps(4).unwrap(),
+            Fixed::from_int(4)
+        );
     }
 
     #[test]

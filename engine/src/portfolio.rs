@@ -10,7 +10,6 @@ use crate::event::{Fill, Side};
 use crate::fixed::Fixed;
 use crate::symbol::Symbol;
 
-
 #[derive(Clone, Debug, Default, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub struct Position {
     /// Positive long, negative short.
@@ -175,8 +174,14 @@ fn close_trade(fill: &Fill, t: &OpenTrade) -> ClosedTrade {
         side: t.side,
         entry_time_ns: t.entry_time_ns,
         exit_time_ns: fill.ts_event_ns,
-        entry_price: t.entry_notional.checked_div(t.entry_qty).unwrap_or(Fixed::ZERO),
-        exit_price: t.exit_notional.checked_div(t.exit_qty).unwrap_or(Fixed::ZERO),
+        entry_price: t
+            .entry_notional
+            .checked_div(t.entry_qty)
+            .unwrap_or(Fixed::ZERO),
+        exit_price: t
+            .exit_notional
+            .checked_div(t.exit_qty)
+            .unwrap_or(Fixed::ZERO),
         qty: t.exit_qty,
         pnl: gross - t.fees,
         fees: t.fees,

@@ -135,14 +135,23 @@ impl SimVenue {
 
     fn fill_market(&mut self, w: &Working, candle: &Candle) -> Event {
         let r = &w.request;
-        let slip = candle.open.checked_mul(self.config.slippage).unwrap_or(Fixed::ZERO);
+        let slip = candle
+            .open
+            .checked_mul(self.config.slippage)
+            .unwrap_or(Fixed::ZERO);
         let price = match r.side {
             Side::Buy => candle.open + slip,
             Side::Sell => candle.open - slip,
         };
         let notional = price.checked_mul(r.qty).unwrap_or(Fixed::MAX);
-        let fee = notional.checked_mul(self.config.taker_fee).unwrap_or(Fixed::MAX);
-        let held = self.positions.get(&r.symbol).copied().unwrap_or(Fixed::ZERO);
+        let fee = notional
+            .checked_mul(self.config.taker_fee)
+            .unwrap_or(Fixed::MAX);
+        let held = self
+            .positions
+            .get(&r.symbol)
+            .copied()
+            .unwrap_or(Fixed::ZERO);
         let problem = match r.side {
             Side::Buy if notional + fee > self.cash => Some(format!(
                 "insufficient balance: need {} (notional {notional} + fee {fee}), have {}",

@@ -92,7 +92,12 @@ mod tests {
 
     #[test]
     fn round_trips_venue_symbols() {
-        for s in ["BTCUSDT", "BTC-USDT-SWAP", "XBT/USD", "BTC-USD-241227-100000-C"] {
+        for s in [
+            "BTCUSDT",
+            "BTC-USDT-SWAP",
+            "XBT/USD",
+            "BTC-USD-241227-100000-C",
+        ] {
             assert_eq!(Symbol::new(s).unwrap().as_str(), s);
         }
     }
@@ -100,7 +105,10 @@ mod tests {
     #[test]
     fn rejects_bad_symbols() {
         assert_eq!(Symbol::new(""), Err(SymbolError::Empty));
-        assert!(matches!(Symbol::new("BTC USDT"), Err(SymbolError::BadChar(_))));
+        assert!(matches!(
+            Symbol::new("BTC USDT"),
+            Err(SymbolError::BadChar(_))
+        ));
         assert!(matches!(
             Symbol::new(&"X".repeat(25)),
             Err(SymbolError::TooLong(_))

@@ -1,1 +1,9 @@
+//! Drives keel's core from journals: the engine loop shared by every mode, backtests over
+//! the candle store with the simulated venue, `replay verify`, and reports.
 
+pub mod backtest;
+pub mod codec;
+pub mod engine_loop;
+pub mod report;
+pub mod store;
+pub mod verify;

@@ -171,7 +171,15 @@ mod tests {
         use SignalAction::{EnterLong, ExitLong};
         assert_eq!(
             got,
-            [None, None, None, Some(ExitLong), Some(EnterLong), None, Some(ExitLong)]
+            [
+                None,
+                None,
+                None,
+                Some(ExitLong),
+                Some(EnterLong),
+                None,
+                Some(ExitLong)
+            ]
         );
     }
 }

@@ -1,0 +1,533 @@
+//! The single writer. `append` frames a record straight into the mapped segment, chains its
+//! CRC32C and publishes it with one atomic store; no syscall, allocation or trait-object call on
+//! that path (the mapping's base pointer is fetched once per segment). Rolling to a new segment,
+//! syncing and recovery go through [`Storage`].
+//!
+//! Durability: `None` syncs only on [`Journal::sync`] and on segment rolls; `EveryRecord` msyncs
+//! after each append; `IntervalMs(n)` runs a flusher thread that msyncs the newly appended range
+//! every `n` ms (the append path only publishes its write offset with a relaxed store, so it stays
+//! a few ns, and data is synced on time even when appends pause). Any sync failure poisons the
+//! journal: every later call returns [`JournalError::Poisoned`] and nothing is retried, because
+//! after a failed fsync/msync the kernel may have dropped the dirty pages while reporting the
+//! next attempt as a success ("fsyncgate").
+
+use crate::error::JournalError;
+use crate::format::{
+    FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, TMP_EXT, pack_word, round_up8,
+    segment_file_name,
+};
+use crate::recovery::{Recovery, recover};
+use crate::storage::{FsStorage, LockGuard, MapMut, Storage};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// When appended data is made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Durability {
+    /// Only on explicit [`Journal::sync`] and on segment rolls.
+    None,
+    /// A background flusher syncs new data at least every this many milliseconds.
+    IntervalMs(u64),
+    /// msync after every append.
+    EveryRecord,
+}
+
+/// Writer configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Size of each segment file in bytes (multiple of 8, at least 4096).
+    pub segment_size: u64,
+    pub durability: Durability,
+    /// Stored in every new segment header and reported back; the journal never interprets it.
+    pub schema_version: u16,
+    /// Touch every page of a new segment up front so page faults stay off the append path.
+    pub pretouch: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            segment_size: 64 << 20,
+            durability: Durability::None,
+            schema_version: 0,
+            pretouch: true,
+        }
+    }
+}
+
+const PAGE: usize = 4096;
+
+/// Sticky failure flag shared with the flusher thread.
+#[derive(Default)]
+struct Poison {
+    flag: AtomicBool,
+    reason: Mutex<Option<String>>,
+}
+
+impl Poison {
+    fn set(&self, reason: String) {
+        let mut r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        r.get_or_insert(reason);
+        self.flag.store(true, Ordering::Release);
+    }
+
+    fn error(&self) -> JournalError {
+        let r = self.reason.lock().unwrap_or_else(|p| p.into_inner());
+        JournalError::Poisoned {
+            reason: r.clone().unwrap_or_else(|| "unknown".to_string()),
+        }
+    }
+}
+
+/// State shared with the interval flusher.
+struct FlushShared {
+    /// Current segment and how far the flusher has synced it.
+    target: Mutex<(Arc<dyn MapMut>, usize)>,
+    /// Write offset in the current segment, published by `append`.
+    written: AtomicUsize,
+    stop: AtomicBool,
+    poison: Arc<Poison>,
+    /// Flushes done by the flusher (for tests and metrics).
+    flushes: AtomicU64,
+}
+
+struct Flusher {
+    shared: Arc<FlushShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+fn flusher_loop(shared: Arc<FlushShared>, interval: Duration) {
+    while !shared.stop.load(Ordering::Acquire) && !shared.poison.flag.load(Ordering::Acquire) {
+        std::thread::park_timeout(interval);
+        let mut target = shared.target.lock().unwrap_or_else(|p| p.into_inner());
+        let written = shared.written.load(Ordering::Acquire);
+        if written > target.1 {
+            if let Err(e) = target.0.flush(target.1, written - target.1) {
+                shared.poison.set(format!("interval msync failed: {e}"));
+                return;
+            }
+            target.1 = written;
+            shared.flushes.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The single writer of a journal directory. See the module docs.
+pub struct Journal {
+    storage: Arc<dyn Storage>,
+    dir: PathBuf,
+    opts: Options,
+    _lock: LockGuard,
+    map: Arc<dyn MapMut>,
+    /// Cached `map.as_mut_ptr()` / `map.len()`: the append path never calls through the trait.
+    base: *mut u8,
+    cap: usize,
+    /// Offset of the next frame in the current segment; everything from here on is zero.
+    off: usize,
+    /// Bytes of the current segment known durable (from the start).
+    synced: usize,
+    next_seq: u64,
+    prev_crc: u32,
+    poison: Arc<Poison>,
+    /// Set while a caller's payload closure runs: if it panics, the half-written bytes would
+    /// break the "zeros after `off`" invariant, so the journal refuses further appends.
+    filling: bool,
+    flusher: Option<Flusher>,
+}
+
+// SAFETY: `base` points into `map`, which the Journal owns; moving the Journal to another thread
+// moves sole write access with it.
+unsafe impl Send for Journal {}
+
+impl Journal {
+    /// Opens (creating if needed) the journal in `dir` on the real file system.
+    pub fn open(dir: &Path, opts: Options) -> Result<(Journal, Recovery), JournalError> {
+        Journal::open_with_storage(FsStorage::shared(), dir, opts)
+    }
+
+    /// Opens (creating if needed) the journal in `dir` on `storage`, runs recovery and positions
+    /// the writer after the last valid record.
+    pub fn open_with_storage(
+        storage: Arc<dyn Storage>,
+        dir: &Path,
+        opts: Options,
+    ) -> Result<(Journal, Recovery), JournalError> {
+        check_options(&opts)?;
+        storage
+            .create_dir_all(dir)
+            .map_err(|e| JournalError::io(dir, "create journal directory", e))?;
+        let lock = storage.lock(dir).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::WouldBlock {
+                JournalError::Locked {
+                    dir: dir.to_path_buf(),
+                }
+            } else {
+                JournalError::io(dir.join("LOCK"), "lock journal directory", e)
+            }
+        })?;
+        let rec = recover(storage.as_ref(), dir)?;
+        let poison = Arc::new(Poison::default());
+        let (map, off) = match rec.scan.paths.last() {
+            Some(path) => {
+                let map = storage
+                    .open_rw(path)
+                    .map_err(|e| JournalError::io(path, "map last segment read-write", e))?;
+                let off = rec.scan.segments.last().map_or(0, |s| s.bytes_used as usize);
+                if opts.pretouch {
+                    pretouch_live(map.as_ref(), off);
+                }
+                (map, off)
+            }
+            None => {
+                let map = create_segment(
+                    storage.as_ref(),
+                    dir,
+                    &opts,
+                    rec.scan.next_seq,
+                    rec.scan.last_crc,
+                    &poison,
+                )?;
+                (map, SEGMENT_HEADER_LEN)
+            }
+        };
+        let mut journal = Journal {
+            base: map.as_mut_ptr(),
+            cap: map.len(),
+            map,
+            storage,
+            dir: dir.to_path_buf(),
+            opts,
+            _lock: lock,
+            off,
+            synced: off,
+            next_seq: rec.scan.next_seq,
+            prev_crc: rec.scan.last_crc,
+            poison,
+            filling: false,
+            flusher: None,
+        };
+        if let Durability::IntervalMs(ms) = opts.durability {
+            journal.start_flusher(ms)?;
+        }
+        Ok((journal, rec.recovery))
+    }
+
+    fn start_flusher(&mut self, ms: u64) -> Result<(), JournalError> {
+        let shared = Arc::new(FlushShared {
+            target: Mutex::new((self.map.clone(), self.off)),
+            written: AtomicUsize::new(self.off),
+            stop: AtomicBool::new(false),
+            poison: self.poison.clone(),
+            flushes: AtomicU64::new(0),
+        });
+        let s = shared.clone();
+        let interval = Duration::from_millis(ms.max(1));
+        let thread = std::thread::Builder::new()
+            .name("keel-journal-flush".to_string())
+            .spawn(move || flusher_loop(s, interval))
+            .map_err(|e| JournalError::io(&self.dir, "spawn flusher thread", e))?;
+        self.flusher = Some(Flusher {
+            shared,
+            thread: Some(thread),
+        });
+        Ok(())
+    }
+
+    /// Appends a record and returns its sequence number.
+    #[inline]
+    pub fn append(
+        &mut self,
+        ts_ns: u64,
+        kind: u16,
+        ver: u16,
+        payload: &[u8],
+    ) -> Result<u64, JournalError> {
+        self.append_with(ts_ns, kind, ver, payload.len(), |dst| {
+            dst.copy_from_slice(payload)
+        })
+    }
+
+    /// Appends a record of `payload_len` bytes whose payload `fill` writes in place, straight
+    /// into the mapping (8-byte aligned, initially zero), e.g. an rkyv serializer. `fill` must
+    /// not panic; if it does, the journal refuses further appends (reopen to recover).
+    #[inline]
+    pub fn append_with<F: FnOnce(&mut [u8])>(
+        &mut self,
+        ts_ns: u64,
+        kind: u16,
+        ver: u16,
+        payload_len: usize,
+        fill: F,
+    ) -> Result<u64, JournalError> {
+        if self.poison.flag.load(Ordering::Relaxed) || self.filling {
+            return Err(self.poisoned_error());
+        }
+        if payload_len > u32::MAX as usize - FRAME_HEADER_LEN {
+            return Err(self.too_large(payload_len));
+        }
+        let len = FRAME_HEADER_LEN + payload_len;
+        let frame = round_up8(len);
+        if self.off + frame > self.cap {
+            self.roll(frame)?;
+        }
+        let seq = self.next_seq;
+        let len32 = len as u32; // roll() proved len fits a segment, hence u32 (checked there)
+        // SAFETY: off + frame <= cap (checked above or by roll), off is 8-aligned, and the bytes
+        // [off, off+frame) are zero and unpublished, so no reader looks at them yet.
+        let crc = unsafe {
+            let p = self.base.add(self.off);
+            let mut h = [0u8; 24];
+            h[0..8].copy_from_slice(&seq.to_le_bytes());
+            h[8..16].copy_from_slice(&ts_ns.to_le_bytes());
+            h[16..18].copy_from_slice(&kind.to_le_bytes());
+            h[18..20].copy_from_slice(&ver.to_le_bytes());
+            std::ptr::copy_nonoverlapping(h.as_ptr(), p.add(8), 24);
+            self.filling = true;
+            fill(std::slice::from_raw_parts_mut(p.add(FRAME_HEADER_LEN), payload_len));
+            self.filling = false;
+            // One contiguous CRC pass over header fields + payload, as the reader does.
+            let crc = crate::format::frame_crc(
+                self.prev_crc,
+                len32,
+                std::slice::from_raw_parts(p.add(8), len - 8),
+            );
+            // Publish: readers acquire-load this word and only then read the bytes above.
+            (*(p as *const AtomicU64)).store(pack_word(crc, len32), Ordering::Release);
+            crc
+        };
+        self.off += frame;
+        self.prev_crc = crc;
+        self.next_seq = seq + 1;
+        match self.opts.durability {
+            Durability::None => {}
+            Durability::EveryRecord => self.sync()?,
+            Durability::IntervalMs(_) => {
+                if let Some(f) = &self.flusher {
+                    f.shared.written.store(self.off, Ordering::Release);
+                }
+            }
+        }
+        Ok(seq)
+    }
+
+    #[cold]
+    fn too_large(&self, payload_len: usize) -> JournalError {
+        JournalError::RecordTooLarge {
+            frame_len: (payload_len as u64).saturating_add(FRAME_HEADER_LEN as u64),
+            capacity: self.opts.segment_size - SEGMENT_HEADER_LEN as u64,
+        }
+    }
+
+    #[cold]
+    fn poisoned_error(&self) -> JournalError {
+        if self.filling {
+            JournalError::Poisoned {
+                reason: "a payload writer panicked mid-record".to_string(),
+            }
+        } else {
+            self.poison.error()
+        }
+    }
+
+    /// Makes everything appended so far durable (msync). The engine calls this before any order
+    /// leaves the process. A failure poisons the journal.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        if self.poison.flag.load(Ordering::Acquire) || self.filling {
+            return Err(self.poisoned_error());
+        }
+        if self.off > self.synced {
+            // Flush from the start of the last page already synced (msync works on pages).
+            let from = self.synced & !(PAGE - 1);
+            if let Err(e) = self.map.flush(from, self.off - from) {
+                self.poison.set(format!(
+                    "msync of {} failed: {e}",
+                    self.segment_path(self.current_base()).display()
+                ));
+                return Err(self.poison.error());
+            }
+            self.synced = self.off;
+        }
+        Ok(())
+    }
+
+    /// Seq the next appended record will carry.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The journal directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Options in effect.
+    pub fn options(&self) -> &Options {
+        &self.opts
+    }
+
+    /// Number of syncs done by the interval flusher so far (0 for other policies).
+    pub fn background_flushes(&self) -> u64 {
+        self.flusher
+            .as_ref()
+            .map_or(0, |f| f.shared.flushes.load(Ordering::Relaxed))
+    }
+
+    fn segment_path(&self, base_seq: u64) -> PathBuf {
+        self.dir.join(segment_file_name(base_seq))
+    }
+
+    fn current_base(&self) -> u64 {
+        // SAFETY: the header occupies the first 64 bytes of every mapping we hold.
+        let b = unsafe { std::slice::from_raw_parts(self.base, SEGMENT_HEADER_LEN) };
+        crate::format::le_u64(b, 16)
+    }
+
+    /// Starts a new segment for a frame of `frame` bytes that does not fit the current one.
+    #[cold]
+    #[inline(never)]
+    fn roll(&mut self, frame: usize) -> Result<(), JournalError> {
+        let capacity = self.opts.segment_size as usize - SEGMENT_HEADER_LEN;
+        if frame > capacity || frame > u32::MAX as usize || self.off == SEGMENT_HEADER_LEN {
+            return Err(JournalError::RecordTooLarge {
+                frame_len: frame as u64,
+                capacity: capacity.max(self.cap - SEGMENT_HEADER_LEN) as u64,
+            });
+        }
+        // Everything in this segment must be durable before the next one exists: recovery and
+        // readers rely on "only the last segment can have a torn tail".
+        self.sync()?;
+        let map = create_segment(
+            self.storage.as_ref(),
+            &self.dir,
+            &self.opts,
+            self.next_seq,
+            self.prev_crc,
+            &self.poison,
+        )?;
+        if let Some(f) = &self.flusher {
+            let mut t = f.shared.target.lock().unwrap_or_else(|p| p.into_inner());
+            *t = (map.clone(), SEGMENT_HEADER_LEN);
+            f.shared.written.store(SEGMENT_HEADER_LEN, Ordering::Release);
+        }
+        self.base = map.as_mut_ptr();
+        self.cap = map.len();
+        self.map = map;
+        self.off = SEGMENT_HEADER_LEN;
+        self.synced = SEGMENT_HEADER_LEN;
+        Ok(())
+    }
+}
+
+impl Drop for Journal {
+    fn drop(&mut self) {
+        if let Some(f) = &mut self.flusher {
+            f.shared.stop.store(true, Ordering::Release);
+            if let Some(t) = f.thread.take() {
+                t.thread().unpark();
+                let _ = t.join();
+            }
+        }
+    }
+}
+
+fn check_options(opts: &Options) -> Result<(), JournalError> {
+    if opts.segment_size < PAGE as u64 || opts.segment_size % 8 != 0 {
+        return Err(JournalError::InvalidOptions(format!(
+            "segment_size {} must be a multiple of 8 and at least {PAGE}",
+            opts.segment_size
+        )));
+    }
+    if opts.segment_size > u64::from(u32::MAX) || usize::try_from(opts.segment_size).is_err() {
+        return Err(JournalError::InvalidOptions(
+            "segment_size must be below 4 GiB (frame lengths are u32)".to_string(),
+        ));
+    }
+    if opts.durability == Durability::IntervalMs(0) {
+        return Err(JournalError::InvalidOptions(
+            "IntervalMs(0): use EveryRecord".to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// Creates segment `base_seq` under a temporary name, writes and syncs its header, renames it
+/// into place and syncs the directory, so readers never see a half-made segment.
+fn create_segment(
+    storage: &dyn Storage,
+    dir: &Path,
+    opts: &Options,
+    base_seq: u64,
+    prev_chain: u32,
+    poison: &Poison,
+) -> Result<Arc<dyn MapMut>, JournalError> {
+    let name = segment_file_name(base_seq);
+    let path = dir.join(&name);
+    let tmp = dir.join(format!("{}{TMP_EXT}", &name[..name.len() - 4]));
+    if storage.exists(&tmp) {
+        storage
+            .remove(&tmp)
+            .map_err(|e| JournalError::io(&tmp, "remove stale temporary segment", e))?;
+    }
+    let map = match storage.create_segment(&tmp, opts.segment_size) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = storage.remove(&tmp); // best effort; recovery removes it otherwise
+            return Err(JournalError::io(&tmp, "create segment", e));
+        }
+    };
+    if map.len() < SEGMENT_HEADER_LEN || map.len() as u64 != opts.segment_size {
+        return Err(JournalError::io(
+            &tmp,
+            "create segment",
+            std::io::Error::other("mapping has the wrong size"),
+        ));
+    }
+    if opts.pretouch {
+        pretouch_new(map.as_ref());
+    }
+    let header = SegmentHeader {
+        schema_version: opts.schema_version,
+        base_seq,
+        prev_chain,
+    }
+    .encode();
+    // SAFETY: mapping is at least 64 bytes (checked) and not yet visible to anyone.
+    unsafe { std::ptr::copy_nonoverlapping(header.as_ptr(), map.as_mut_ptr(), header.len()) };
+    let fatal = |what: &str, e: std::io::Error| {
+        poison.set(format!("{what} of {} failed: {e}", path.display()));
+        poison.error()
+    };
+    map.flush(0, SEGMENT_HEADER_LEN)
+        .map_err(|e| fatal("msync of new segment header", e))?;
+    storage
+        .rename(&tmp, &path)
+        .map_err(|e| JournalError::io(&path, "rename new segment into place", e))?;
+    storage
+        .sync_dir(dir)
+        .map_err(|e| fatal("directory fsync after creating segment", e))?;
+    Ok(map)
+}
+
+/// Faults in every page of a brand-new (unpublished) segment by writing a zero into it.
+fn pretouch_new(map: &dyn MapMut) {
+    let base = map.as_mut_ptr();
+    for off in (0..map.len()).step_by(PAGE) {
+        // SAFETY: in bounds; nobody else sees this segment yet. Volatile so it is not elided.
+        unsafe { std::ptr::write_volatile(base.add(off), 0) };
+    }
+}
+
+/// Faults in the not-yet-written pages of a live segment. Only page starts at or after `from`
+/// are touched: those bytes are zero and unpublished, and we store zero atomically because a
+/// tail reader may be loading the same word.
+fn pretouch_live(map: &dyn MapMut, from: usize) {
+    let base = map.as_mut_ptr();
+    let first = (from + PAGE - 1) & !(PAGE - 1);
+    for off in (first..map.len().saturating_sub(7)).step_by(PAGE) {
+        // SAFETY: in bounds, 8-aligned (page aligned), zero and unpublished.
+        unsafe { (*(base.add(off) as *const AtomicU64)).store(0, Ordering::Relaxed) };
+    }
+}

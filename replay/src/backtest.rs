@@ -1,0 +1,235 @@
+//! Backtests: a candle store and the simulated venue behind the engine loop.
+//!
+//! Timeline per bar t+1, all journaled: the simulated venue fills orders decided on bar t at
+//! bar t+1's open (fills stamped with the open time), then bar t+1 itself arrives, stamped
+//! with its close time. So an order decided on a bar's close reaches the venue no earlier
+//! than the next bar, and no bar's future leaks into a decision.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use keel_engine::event::{Decision, Event, Mode, SessionStart};
+use keel_engine::{Core, CoreConfig, Interval, SimConfig, SimVenue, Symbol};
+use keel_journal::{Durability, Journal, Options};
+
+use crate::engine_loop::{EngineLoop, Io, LoopError, LoopOptions};
+use crate::report::{self, EquityCurve, Report, TradeRow};
+use crate::store::{CandleCursor, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BacktestError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+    #[error("run journal {dir}: {source}")]
+    Journal {
+        dir: PathBuf,
+        source: keel_journal::JournalError,
+    },
+    #[error("no candles for {symbol} {interval} in the requested time range")]
+    NoCandles { symbol: String, interval: String },
+}
+
+/// Everything a backtest needs, resolved from the user's configuration.
+#[derive(Debug, Clone)]
+pub struct BacktestSpec {
+    pub store: PathBuf,
+    pub symbol: Symbol,
+    pub interval: Interval,
+    pub from_ns: Option<i64>,
+    pub to_ns: Option<i64>,
+    pub core: CoreConfig,
+    pub sim: SimConfig,
+    /// The configuration file's text, journaled verbatim in `SessionStart`.
+    pub config_text: String,
+    /// Where the run journal goes (a fresh directory).
+    pub journal_dir: PathBuf,
+}
+
+pub struct BacktestOutcome {
+    pub report: Report,
+    pub curve: EquityCurve,
+}
+
+struct BacktestIo {
+    candles: CandleCursor,
+    venue: SimVenue,
+    queue: VecDeque<(u64, Event)>,
+    scratch: Vec<Event>,
+    session_start: Option<Event>,
+    first_open_ns: Option<i64>,
+    last_close_ns: i64,
+    progress: Box<dyn FnMut(u64)>,
+    bars: u64,
+}
+
+impl Io for BacktestIo {
+    fn next_event(&mut self) -> Result<Option<(u64, Event)>, LoopError> {
+        if let Some(next) = self.queue.pop_front() {
+            return Ok(Some(next));
+        }
+        let Some(candle) = self
+            .candles
+            .next_candle()
+            .map_err(|e| LoopError::Source(e.to_string()))?
+        else {
+            return Ok(None);
+        };
+        if let Some(start) = self.session_start.take() {
+            // The session starts when its first bar opens.
+            self.queue.push_back((stamp(candle.open_time_ns), start));
+            self.first_open_ns = Some(candle.open_time_ns);
+        }
+        self.venue.on_candle(&candle, &mut self.scratch);
+        for e in self.scratch.drain(..) {
+            self.queue.push_back((stamp(candle.open_time_ns), e));
+        }
+        self.last_close_ns = candle.close_time_ns();
+        self.queue
+            .push_back((stamp(candle.close_time_ns()), Event::Candle(candle)));
+        self.bars += 1;
+        if self.bars % 65_536 == 0 {
+            (self.progress)(self.bars);
+        }
+        Ok(self.queue.pop_front())
+    }
+
+    fn dispatch(&mut self, ts_ns: u64, decision: &Decision) -> Result<(), LoopError> {
+        let now = ts_ns as i64;
+        match decision {
+            Decision::PlaceOrder(req) => self.venue.submit(req, now, &mut self.scratch),
+            Decision::CancelOrder { client_id } => {
+                self.venue.cancel(*client_id, now, &mut self.scratch)
+            }
+            _ => {}
+        }
+        // The venue's answers come back in the order it gave them, ahead of later inputs.
+        for (i, e) in self.scratch.drain(..).enumerate() {
+            self.queue.insert(i, (ts_ns, e));
+        }
+        Ok(())
+    }
+}
+
+fn stamp(ns: i64) -> u64 {
+    ns.max(0) as u64
+}
+
+/// Runs a backtest, writing its run journal into `spec.journal_dir` (which must not hold a
+/// journal yet). `progress` is called with the number of bars read every 65,536 bars.
+pub fn run(
+    spec: &BacktestSpec,
+    progress: Box<dyn FnMut(u64)>,
+) -> Result<BacktestOutcome, BacktestError> {
+    let candles = CandleCursor::open(
+        &spec.store,
+        spec.symbol,
+        spec.interval,
+        spec.from_ns,
+        spec.to_ns,
+    )?;
+    let options = Options {
+        durability: Durability::None,
+        segment_size: 16 << 20,
+        ..Options::default()
+    };
+    let (journal, _) =
+        Journal::open(&spec.journal_dir, options).map_err(|source| BacktestError::Journal {
+            dir: spec.journal_dir.clone(),
+            source,
+        })?;
+    let mut engine = EngineLoop::new(
+        journal,
+        Core::new(),
+        LoopOptions {
+            sync_before_dispatch: false,
+        },
+    );
+    let start = Event::SessionStart(SessionStart {
+        mode: Mode::Backtest,
+        config: spec.core.clone(),
+        config_text: spec.config_text.clone(),
+    });
+    let mut io = BacktestIo {
+        candles,
+        venue: SimVenue::new(spec.sim.clone()),
+        queue: VecDeque::new(),
+        scratch: Vec::new(),
+        session_start: Some(start),
+        first_open_ns: None,
+        last_close_ns: 0,
+        progress,
+        bars: 0,
+    };
+    let mut curve = EquityCurve::default();
+    engine.run(&mut io, |event, core| {
+        if let Event::Candle(c) = event {
+            curve.push(c.close_time_ns(), core.equity());
+        }
+    })?;
+    let Some(first_open_ns) = io.first_open_ns else {
+        return Err(BacktestError::NoCandles {
+            symbol: spec.symbol.to_string(),
+            interval: spec.interval.name(),
+        });
+    };
+    let checkpoint = engine.checkpoint(stamp(io.last_close_ns))?;
+    engine.sync()?;
+    let report = build_report(
+        spec,
+        engine.core(),
+        &curve,
+        first_open_ns,
+        io.last_close_ns,
+        &checkpoint.digest,
+    );
+    Ok(BacktestOutcome { report, curve })
+}
+
+fn build_report(
+    spec: &BacktestSpec,
+    core: &Core,
+    curve: &EquityCurve,
+    start_ns: i64,
+    end_ns: i64,
+    digest: &[u8; 32],
+) -> Report {
+    let state = core.state();
+    let starting = spec.core.starting_balance.to_f64();
+    let final_equity = core.equity().to_f64();
+    let daily = curve.daily_returns(starting);
+    let trades = &state.portfolio.closed_trades;
+    let stats = report::trade_stats(trades);
+    Report {
+        symbol: spec.symbol.to_string(),
+        interval: spec.interval.name(),
+        strategy: spec.core.strategy.name().to_string(),
+        start: report::iso8601(start_ns),
+        end: report::iso8601(end_ns),
+        candles: state.counters.candles,
+        starting_balance: starting,
+        final_equity,
+        total_return_pct: if starting != 0.0 {
+            (final_equity / starting - 1.0) * 100.0
+        } else {
+            0.0
+        },
+        max_drawdown_pct: curve.max_drawdown_pct(starting),
+        sharpe: report::sharpe(&daily, 365.0),
+        sortino: report::sortino(&daily, 365.0),
+        trades: trades.len(),
+        win_rate_pct: stats.win_rate_pct,
+        profit_factor: stats.profit_factor,
+        fees_paid: state.portfolio.fees_paid.to_f64(),
+        open_position: state.portfolio.position(&spec.symbol).to_f64(),
+        run_journal: spec.journal_dir.display().to_string(),
+        digest: keel_engine::core::hex(digest),
+        trade_list: trades.iter().map(TradeRow::from_trade).collect(),
+    }
+}
+
+/// Default location of a run's journal inside an output directory.
+pub fn journal_dir(out: &Path) -> PathBuf {
+    out.join("journal")
+}

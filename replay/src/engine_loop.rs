@@ -1,0 +1,131 @@
+//! The one engine loop: append the input to the journal → apply it to the core → append
+//! each decision → hand the decisions to whoever executes them.
+//!
+//! Backtests, paper and live sessions all run through `EngineLoop::process`; only the `Io`
+//! behind it changes (a candle store and the simulated venue, or venue adapters). The loop
+//! is the journal's only writer, so the journal is the exact history of what the core saw
+//! and decided, in order.
+
+use keel_engine::event::{Checkpoint, Decision, Event, Input};
+use keel_engine::{Core, RecordKind};
+use keel_journal::{Journal, JournalError};
+
+use crate::codec::Encoder;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error("journal: {0}")]
+    Journal(#[from] JournalError),
+    #[error("{0}")]
+    Source(String),
+    #[error("{0}")]
+    Dispatch(String),
+}
+
+/// Where inputs come from and where decisions go.
+pub trait Io {
+    /// The next event and its timestamp, or `None` when the session is over.
+    fn next_event(&mut self) -> Result<Option<(u64, Event)>, LoopError>;
+    /// Execute one decision. `ts_ns` is the timestamp of the input that caused it. Called
+    /// only after the decision is in the journal (and synced, for order-bearing decisions
+    /// when `sync_before_dispatch` is on).
+    fn dispatch(&mut self, ts_ns: u64, decision: &Decision) -> Result<(), LoopError>;
+}
+
+pub struct LoopOptions {
+    /// Sync the journal before dispatching any decision that sends or cancels an order.
+    /// Required whenever an order can leave the process (paper, live); a backtest's orders
+    /// never do, so it may turn this off and sync once at the end.
+    pub sync_before_dispatch: bool,
+}
+
+pub struct EngineLoop {
+    journal: Journal,
+    core: Core,
+    encoder: Encoder,
+    options: LoopOptions,
+}
+
+impl EngineLoop {
+    pub fn new(journal: Journal, core: Core, options: LoopOptions) -> EngineLoop {
+        EngineLoop {
+            journal,
+            core,
+            encoder: Encoder::new(),
+            options,
+        }
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    pub fn journal_mut(&mut self) -> &mut Journal {
+        &mut self.journal
+    }
+
+    /// Journals `event`, applies it, journals the decisions. Returns the input's sequence
+    /// number and the decisions, which the caller dispatches.
+    pub fn process(&mut self, ts_ns: u64, event: Event) -> Result<(u64, &[Decision]), LoopError> {
+        let kind = event.kind();
+        let seq = self.journal.append(
+            ts_ns,
+            kind as u16,
+            kind.version(),
+            self.encoder.event(&event),
+        )?;
+        let input = Input { seq, ts_ns, event };
+        let decisions = self.core.apply(&input);
+        let mut order_bearing = false;
+        for d in decisions {
+            order_bearing |= matches!(d, Decision::PlaceOrder(_) | Decision::CancelOrder { .. });
+            let k = RecordKind::Decision;
+            self.journal
+                .append(ts_ns, k as u16, k.version(), self.encoder.decision(d))?;
+        }
+        if order_bearing && self.options.sync_before_dispatch {
+            self.journal.sync()?;
+        }
+        Ok((seq, decisions))
+    }
+
+    /// Journals the core's digest after the last input, for `replay verify`.
+    pub fn checkpoint(&mut self, ts_ns: u64) -> Result<Checkpoint, LoopError> {
+        let checkpoint = Checkpoint {
+            after_seq: self.core.state().last_seq,
+            digest: self.core.digest(),
+        };
+        let k = RecordKind::Checkpoint;
+        self.journal.append(
+            ts_ns,
+            k as u16,
+            k.version(),
+            self.encoder.checkpoint(&checkpoint),
+        )?;
+        Ok(checkpoint)
+    }
+
+    pub fn sync(&mut self) -> Result<(), LoopError> {
+        self.journal.sync()?;
+        Ok(())
+    }
+
+    /// Runs `io` to the end. `observe` sees every applied event and the core after it.
+    pub fn run(
+        &mut self,
+        io: &mut impl Io,
+        mut observe: impl FnMut(&Event, &Core),
+    ) -> Result<(), LoopError> {
+        while let Some((ts_ns, event)) = io.next_event()? {
+            let observed = matches!(event, Event::Candle(_)).then(|| event.clone());
+            let (_, decisions) = self.process(ts_ns, event)?;
+            for d in decisions {
+                io.dispatch(ts_ns, d)?;
+            }
+            if let Some(e) = observed {
+                observe(&e, &self.core);
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,1 +1,0 @@
-//! Candle file import (being written).
