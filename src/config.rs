@@ -155,7 +155,7 @@ fn resolve(
         }
     }
     let balance = file.account.starting_balance;
-    if !(balance > 0.0) {
+    if !balance.is_finite() || balance <= 0.0 {
         bail!("[account] starting_balance must be positive, got {balance}");
     }
     let strategy = match file.strategy {
@@ -184,7 +184,7 @@ fn resolve(
             ex.allocation
         );
     }
-    if !(ex.lot_size > 0.0) {
+    if !ex.lot_size.is_finite() || ex.lot_size <= 0.0 {
         bail!("[execution] lot_size must be positive, got {}", ex.lot_size);
     }
     let taker_fee = fixed("taker_fee_bps", ex.taker_fee_bps / 10_000.0)?;
