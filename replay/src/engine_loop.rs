@@ -105,6 +105,13 @@ impl EngineLoop {
         Ok(checkpoint)
     }
 
+    /// Syncs the journal, then snapshots the core beside it, so recovery can start from
+    /// here instead of the journal's beginning.
+    pub fn snapshot(&mut self) -> Result<std::path::PathBuf, LoopError> {
+        self.journal.sync()?;
+        Ok(crate::recover::snapshot(self.journal.dir(), &self.core)?)
+    }
+
     pub fn sync(&mut self) -> Result<(), LoopError> {
         self.journal.sync()?;
         Ok(())
