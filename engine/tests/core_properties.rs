@@ -2,8 +2,9 @@
 //! random strategy parameters. Checked after every input:
 //! - the core's cash equals the venue's (the core follows what the venue booked);
 //! - each position equals the signed sum of its fills;
-//! - fees are never negative; client order ids are never reused;
-//! and at the end, a core restored from a snapshot taken at a random point and fed the rest
+//! - fees are never negative; client order ids are never reused.
+//!
+//! At the end, a core restored from a snapshot taken at a random point and fed the rest
 //! reaches the same digest as the uninterrupted core, as does a second run.
 
 use std::collections::BTreeSet;
