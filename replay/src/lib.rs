@@ -7,4 +7,5 @@ pub mod engine_loop;
 pub mod recover;
 pub mod report;
 pub mod store;
+pub mod synthetic;
 pub mod verify;

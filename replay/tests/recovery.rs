@@ -4,52 +4,23 @@
 use std::path::Path;
 
 use keel_engine::event::Input;
-use keel_engine::{
-    Candle, Core, CoreConfig, Fixed, Interval, SimConfig, Sizing, StrategyConfig, Symbol,
-};
+use keel_engine::{Core, CoreConfig, Fixed, Interval, SimConfig, Sizing, StrategyConfig, Symbol};
 use keel_journal::Reader;
 use keel_replay::backtest::{self, BacktestSpec};
 use keel_replay::codec::{Decoded, decode};
-use keel_replay::{recover, store};
-
-/// A deterministic random walk of `n` one-minute bars.
-fn walk(n: usize, seed: u64) -> Vec<Candle> {
-    let mut x = seed;
-    let mut next = || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    let symbol = Symbol::new("SIMUSDT").unwrap();
-    let mut price: i64 = 100 * Fixed::SCALE;
-    (0..n)
-        .map(|i| {
-            let open = price;
-            let step = (next() % 2001) as i64 - 1000; // ±1000 × 1e-5 = ±0.01
-            price = (price + step * 1000).max(Fixed::SCALE);
-            let wiggle = (next() % 500) as i64 * 1000;
-            Candle {
-                symbol,
-                open_time_ns: 1_640_995_200_000_000_000 + i as i64 * 60_000_000_000,
-                interval_ns: 60_000_000_000,
-                open: Fixed(open),
-                high: Fixed(open.max(price) + wiggle),
-                low: Fixed(open.min(price) - wiggle),
-                close: Fixed(price),
-                volume: Fixed::ONE,
-            }
-        })
-        .collect()
-}
+use keel_replay::{recover, store, synthetic};
 
 fn run_backtest(dir: &Path, bars: usize) -> String {
     let symbol = Symbol::new("SIMUSDT").unwrap();
     let interval = Interval::parse("1m").unwrap();
     let store_dir = dir.join("store");
-    store::append(&store_dir, symbol, interval, &walk(bars, 7), |t| {
-        t.to_string()
-    })
+    store::append(
+        &store_dir,
+        symbol,
+        interval,
+        &synthetic::random_walk(symbol, bars, 7),
+        |t| t.to_string(),
+    )
     .unwrap();
     let balance = Fixed::from_int(10_000);
     let fee = Fixed::parse("0.0005").unwrap();
