@@ -10,6 +10,7 @@ pub mod config;
 pub mod core;
 pub mod event;
 pub mod fixed;
+pub mod indicators;
 pub mod portfolio;
 pub mod sim;
 pub mod strategy;
