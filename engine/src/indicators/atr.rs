@@ -29,9 +29,7 @@ impl Atr {
     }
 
     pub fn update(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
-        let Some(prev) = self.prev_close.replace(close) else {
-            return None;
-        };
+        let prev = self.prev_close.replace(close)?;
         let tr = Self::true_range(high, low, prev);
         let n = f64::from(self.len);
         if self.seen < self.len {

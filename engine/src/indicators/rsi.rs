@@ -24,9 +24,7 @@ impl Rsi {
     }
 
     pub fn update(&mut self, x: f64) -> Option<f64> {
-        let Some(prev) = self.prev.replace(x) else {
-            return None;
-        };
+        let prev = self.prev.replace(x)?;
         let change = x - prev;
         let (gain, loss) = if change > 0.0 {
             (change, 0.0)
