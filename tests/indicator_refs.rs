@@ -23,7 +23,7 @@ struct Table {
 impl Table {
     fn load(name: &str) -> Table {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../tests/fixtures")
+            .join("tests/fixtures")
             .join(name);
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
         let mut lines = text.lines();
