@@ -3,3 +3,4 @@
 
 pub mod config;
 pub mod import;
+pub mod indicators_cmd;

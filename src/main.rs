@@ -42,6 +42,23 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Compute indicators over stored bars and write them as CSV (one row per bar, empty
+    /// cells before warm-up), e.g. --indicator sma:20 --indicator macd:12:26:9.
+    Indicators {
+        /// Candle store directory.
+        #[arg(long)]
+        store: PathBuf,
+        #[arg(long)]
+        symbol: String,
+        #[arg(long)]
+        interval: String,
+        /// sma:N, ema:N, rsi:N, atr:N, bbands:N:K or macd:FAST:SLOW:SIGNAL; repeatable.
+        #[arg(long = "indicator", required = true)]
+        indicators: Vec<keel::indicators_cmd::Spec>,
+        /// Output CSV file.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Re-run recorded sessions.
     Replay {
         #[command(subcommand)]
@@ -119,6 +136,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
         } => data_import(format, &file, &symbol, &interval, &store),
         Command::Backtest { config, out } => run_backtest(&config, out),
+        Command::Indicators {
+            store,
+            symbol,
+            interval,
+            indicators,
+            out,
+        } => write_indicators(&store, &symbol, &interval, &indicators, &out),
         Command::Replay {
             command: ReplayCommand::Verify { journal },
         } => replay_verify(&journal),
@@ -172,6 +196,24 @@ fn data_import(
             report::iso8601(imported.gaps[0].after_open_time_ns)
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_indicators(
+    store_dir: &Path,
+    symbol: &str,
+    interval: &str,
+    specs: &[keel::indicators_cmd::Spec],
+    out: &Path,
+) -> Result<ExitCode> {
+    let symbol = Symbol::new(symbol).context("--symbol")?;
+    let interval = Interval::parse(interval)
+        .map_err(anyhow::Error::msg)
+        .context("--interval")?;
+    let mut cursor = store::CandleCursor::open(store_dir, symbol, interval, None, None)?;
+    let next = || cursor.next_candle().map_err(anyhow::Error::from);
+    let rows = keel::indicators_cmd::write_csv(specs, next, out, report::iso8601)?;
+    println!("{rows} rows written to {}", out.display());
     Ok(ExitCode::SUCCESS)
 }
 

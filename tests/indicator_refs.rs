@@ -162,3 +162,93 @@ fn rsi_matches_talib_python_test_vector() {
         assert!((g - w).abs() < 1e-9, "rsi {g} vs {w}");
     }
 }
+
+/// The `keel indicators` command end to end: import the bundled BTC bars, write the CSV,
+/// and compare its first 1000 rows (the rows the TA-Lib table covers) column by column.
+#[test]
+fn keel_indicators_command_writes_talib_values() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let keel = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    let csv = root.join("data/btc-perp-20211231-20220201_1m.csv");
+    keel(&[
+        "data",
+        "import",
+        "--format",
+        "csv",
+        csv.to_str().unwrap(),
+        "--symbol",
+        "BTCUSDT",
+        "--interval",
+        "1m",
+        "--store",
+        "store",
+    ]);
+    keel(&[
+        "indicators",
+        "--store",
+        "store",
+        "--symbol",
+        "BTCUSDT",
+        "--interval",
+        "1m",
+        "--indicator",
+        "sma:20",
+        "--indicator",
+        "ema:20",
+        "--indicator",
+        "rsi:14",
+        "--indicator",
+        "bbands:20:2",
+        "--indicator",
+        "macd:12:26:9",
+        "--indicator",
+        "atr:14",
+        "--out",
+        "ind.csv",
+    ]);
+    let text = std::fs::read_to_string(dir.join("ind.csv")).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 45_031);
+    let reference = Table::load("BTC-PERP_1m_first1000_refs.csv");
+    for (ours, theirs) in [
+        ("sma20", "talib_sma20"),
+        ("ema20", "talib_ema20"),
+        ("rsi14", "talib_rsi14"),
+        ("bb20_2_upper", "talib_bb20_upper"),
+        ("bb20_2_middle", "talib_bb20_middle"),
+        ("bb20_2_lower", "talib_bb20_lower"),
+        ("macd12_26_9", "talib_macd"),
+        ("macd12_26_9_signal", "talib_macd_signal"),
+        ("macd12_26_9_hist", "talib_macd_hist"),
+        ("atr14", "talib_atr14"),
+    ] {
+        let i = header
+            .iter()
+            .position(|h| *h == ours)
+            .unwrap_or_else(|| panic!("{ours}"));
+        let got: Vec<Option<f64>> = rows[..1000]
+            .iter()
+            .map(|r| {
+                Some(r[i])
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.parse().unwrap())
+            })
+            .collect();
+        compare(
+            &format!("keel indicators {ours}"),
+            &got,
+            &reference.col(theirs),
+        );
+    }
+}
