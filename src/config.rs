@@ -116,6 +116,15 @@ fn fixed(name: &str, v: f64) -> Result<Fixed> {
     Fixed::from_f64(v).with_context(|| format!("`{name}` = {v} is out of range"))
 }
 
+/// Like `fixed`, for values that must stay positive at keel's 1e-8 resolution.
+fn positive_fixed(name: &str, v: f64) -> Result<Fixed> {
+    let f = fixed(name, v)?;
+    if f <= Fixed::ZERO {
+        bail!("`{name}` = {v} is below keel's resolution of 0.00000001");
+    }
+    Ok(f)
+}
+
 /// Reads and checks a backtest configuration file.
 pub fn load_backtest(path: &Path, journal_dir: PathBuf) -> Result<BacktestSpec> {
     let text = std::fs::read_to_string(path)
@@ -188,7 +197,7 @@ fn resolve(
         bail!("[execution] lot_size must be positive, got {}", ex.lot_size);
     }
     let taker_fee = fixed("taker_fee_bps", ex.taker_fee_bps / 10_000.0)?;
-    let starting_balance = fixed("starting_balance", balance)?;
+    let starting_balance = positive_fixed("starting_balance", balance)?;
     Ok(BacktestSpec {
         store: base.join(&data.store),
         symbol,
@@ -201,8 +210,8 @@ fn resolve(
             starting_balance,
             strategy,
             sizing: Sizing {
-                allocation: fixed("allocation", ex.allocation)?,
-                lot_size: fixed("lot_size", ex.lot_size)?,
+                allocation: positive_fixed("allocation", ex.allocation)?,
+                lot_size: positive_fixed("lot_size", ex.lot_size)?,
                 fee_reserve: taker_fee,
             },
         },
@@ -266,6 +275,14 @@ slow = 30
         assert!(format!("{err:#}").contains("must be smaller"), "{err:#}");
         let err = parse(&GOOD.replace("\"1m\"", "\"1y\"")).unwrap_err();
         assert!(format!("{err:#}").contains("interval"), "{err:#}");
+    }
+
+    #[test]
+    fn values_below_resolution_are_rejected() {
+        let err = parse(&format!("{GOOD}[execution]\nlot_size = 1e-12\n")).unwrap_err();
+        assert!(format!("{err:#}").contains("lot_size"), "{err:#}");
+        let err = parse(&GOOD.replace("10000", "1e-9")).unwrap_err();
+        assert!(format!("{err:#}").contains("starting_balance"), "{err:#}");
     }
 
     #[test]

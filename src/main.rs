@@ -1,8 +1,8 @@
 //! The `keel` command line.
 //!
-//! Exit codes: 0 success; 1 an error (bad input, missing file, damaged data that stops the
-//! command); 2 the command ran and found a problem it exists to find (a divergence in
-//! `replay verify`, damage in `journal verify`).
+//! Exit codes: 0 success; 1 an error (bad input or usage, missing file, damaged data that
+//! stops the command); 2 the command ran and found a problem it exists to find (a divergence
+//! in `replay verify`, damage in `journal verify` or `journal inspect`).
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -113,11 +113,20 @@ enum JournalCommand {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap exits 2 on usage errors; 2 means "found a problem" here, so use 1.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Not eprintln!: a closed stderr must not turn an error into a panic.
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             ExitCode::from(1)
         }
     }
@@ -188,6 +197,12 @@ fn data_import(
             report::iso8601(last.open_time_ns)
         );
     }
+    if let Some((newest, missing)) = summary.gap_before_added {
+        println!(
+            "  note: {missing} bars missing between the newest stored bar ({}) and the first added one",
+            report::iso8601(newest)
+        );
+    }
     if !imported.gaps.is_empty() {
         let missing: u64 = imported.gaps.iter().map(|g| g.missing_bars).sum();
         println!(
@@ -217,29 +232,26 @@ fn write_indicators(
     Ok(ExitCode::SUCCESS)
 }
 
-/// Makes `out/journal` free for a new run. An earlier run's journal there is replaced; a
-/// directory holding anything else is left alone and reported.
-fn prepare_out(out: &Path) -> Result<PathBuf> {
-    let journal = backtest::journal_dir(out);
-    if journal.exists() {
-        let entries = std::fs::read_dir(&journal)
-            .with_context(|| format!("cannot read {}", journal.display()))?;
-        for entry in entries {
-            let entry = entry?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let ours = name.ends_with(".seg") || name == "LOCK" || name == "snapshots";
-            if !ours {
-                bail!(
-                    "{} holds {name}, which is not part of a keel journal; choose another --out",
-                    journal.display()
-                );
-            }
-        }
-        std::fs::remove_dir_all(&journal)
-            .with_context(|| format!("cannot remove the previous run in {}", journal.display()))?;
+/// Checks that `out/journal`, if present, holds only an earlier run's journal, which a new
+/// run may replace; anything else there is the user's and is never touched.
+fn check_replaceable(journal: &Path) -> Result<()> {
+    if !journal.exists() {
+        return Ok(());
     }
-    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    Ok(journal)
+    let entries =
+        std::fs::read_dir(journal).with_context(|| format!("cannot read {}", journal.display()))?;
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = name.ends_with(".seg") || name == "LOCK" || name == "snapshots";
+        if !ours {
+            bail!(
+                "{} holds {name}, which is not part of a keel journal; choose another --out",
+                journal.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn run_backtest(config: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
@@ -249,20 +261,37 @@ fn run_backtest(config: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
             .map_or("run".into(), |s| s.to_string_lossy().into_owned());
         PathBuf::from("runs").join(stem)
     });
-    // Check the config before touching the output directory.
-    keel::config::load_backtest(config, PathBuf::new())?;
-    let journal_dir = prepare_out(&out)?;
-    let spec = keel::config::load_backtest(config, journal_dir)?;
+    let journal = backtest::journal_dir(&out);
+    // The run is written beside the final place and moved there only when it succeeded, so
+    // a failed run never destroys the previous one.
+    let staging = out.join(format!("journal.new-{}", std::process::id()));
+    let spec = keel::config::load_backtest(config, staging.clone())?;
+    check_replaceable(&journal)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let show_progress = std::io::stderr().is_terminal();
     let progress: Box<dyn FnMut(u64)> = Box::new(move |bars| {
         if show_progress {
             eprint!("\r  {bars} bars…");
         }
     });
-    let outcome = backtest::run(&spec, progress)?;
+    let result = backtest::run(&spec, progress);
     if show_progress {
         eprint!("\r");
     }
+    let mut outcome = match result {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(e.into());
+        }
+    };
+    if journal.exists() {
+        std::fs::remove_dir_all(&journal)
+            .with_context(|| format!("cannot remove the previous run in {}", journal.display()))?;
+    }
+    std::fs::rename(&staging, &journal)
+        .with_context(|| format!("cannot move the run journal into {}", journal.display()))?;
+    outcome.report.run_journal = journal.display().to_string();
     let report_path = out.join("report.json");
     let json = serde_json::to_string_pretty(&outcome.report)?;
     std::fs::write(&report_path, json + "\n")
@@ -383,6 +412,12 @@ fn journal_verify(dir: &Path) -> Result<ExitCode> {
         );
     }
     match keel_journal::verify(dir) {
+        Ok(r) if r.segments == 0 => {
+            bail!(
+                "{} holds no journal segments (*.seg); pass a journal directory",
+                dir.display()
+            )
+        }
         Ok(r) => {
             let range = match (r.first_seq, r.last_seq) {
                 (Some(a), Some(b)) => format!("seq {a}..={b}"),

@@ -185,12 +185,25 @@ fn same_backtest_twice_gives_identical_journals_and_verifies() {
 
 /// Copies `src` into `dst` record by record, passing each decision through `edit`. The copy
 /// has a valid CRC chain, so only a replay can tell it was altered.
-fn rewrite_journal(src: &Path, dst: &Path, mut edit: impl FnMut(u64, Decision) -> Decision) {
+fn rewrite_journal(src: &Path, dst: &Path, edit: impl FnMut(u64, Decision) -> Decision) {
+    rewrite_journal_until(src, dst, u64::MAX, edit)
+}
+
+/// `rewrite_journal`, keeping only records with a sequence number below `end_seq`.
+fn rewrite_journal_until(
+    src: &Path,
+    dst: &Path,
+    end_seq: u64,
+    mut edit: impl FnMut(u64, Decision) -> Decision,
+) {
     let mut reader = Reader::open(src).unwrap();
     let (mut journal, _) = Journal::open(dst, Options::default()).unwrap();
     let mut enc = Encoder::new();
     while let Some(rec) = reader.next().unwrap() {
         let seq = rec.seq;
+        if seq >= end_seq {
+            break;
+        }
         match decode(seq, rec.kind, rec.ver, rec.payload).unwrap() {
             Decoded::Decision(d) => {
                 let d = edit(seq, d);
@@ -433,4 +446,92 @@ fn malformed_csv_line_is_reported_by_line_and_nothing_is_stored() {
     assert_clean_failure(&o, 1, &["bad.csv", "line 3", "abc"]);
     let series: PathBuf = dir.join("store/BTCUSDT/1m");
     assert!(!series.exists(), "nothing may be stored from a bad file");
+}
+
+#[test]
+fn a_journal_cut_short_or_empty_does_not_verify() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    import_bundled(dir);
+    std::fs::write(dir.join("sma.toml"), SMA_CONFIG).unwrap();
+    assert_ok(&keel(
+        &["backtest", "--config", "sma.toml", "--out", "run"],
+        dir,
+    ));
+    // Cut at a record boundary half way: a valid chain, but the session's end is missing.
+    rewrite_journal_until(&dir.join("run/journal"), &dir.join("cut"), 40_000, |_, d| d);
+    assert_ok(&keel(&["journal", "verify", "cut"], dir));
+    let o = keel(&["replay", "verify", "cut"], dir);
+    assert_clean_failure(&o, 2, &["no checkpoint after the last input"]);
+
+    std::fs::create_dir(dir.join("empty")).unwrap();
+    let o = keel(&["replay", "verify", "empty"], dir);
+    assert_clean_failure(&o, 1, &["empty"]);
+    let o = keel(&["journal", "verify", "empty"], dir);
+    assert_clean_failure(&o, 1, &["no journal segments"]);
+}
+
+#[test]
+fn a_failed_backtest_leaves_the_previous_run_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    import_bundled(dir);
+    std::fs::write(dir.join("sma.toml"), SMA_CONFIG).unwrap();
+    assert_ok(&keel(
+        &["backtest", "--config", "sma.toml", "--out", "keep"],
+        dir,
+    ));
+    let before = segment_bytes(&dir.join("keep/journal"));
+    let future = SMA_CONFIG.replace("[account]", "from = \"2030-01-01\"\n[account]");
+    std::fs::write(dir.join("future.toml"), future).unwrap();
+    let o = keel(
+        &["backtest", "--config", "future.toml", "--out", "keep"],
+        dir,
+    );
+    assert_clean_failure(&o, 1, &["no candles"]);
+    assert!(segment_bytes(&dir.join("keep/journal")) == before);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("keep"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        leftovers.len(),
+        2,
+        "only journal/ and report.json: {leftovers:?}"
+    );
+    let v = assert_ok(&keel(&["replay", "verify", "keep/journal"], dir));
+    assert!(v.contains("0 divergences"));
+}
+
+#[test]
+fn usage_errors_and_unsafe_symbols_exit_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let o = keel(&["data", "import", "--format", "parquet", "x.csv"], dir);
+    assert_clean_failure(&o, 1, &["parquet"]);
+    std::fs::write(
+        dir.join("one.csv"),
+        "time,open,high,low,close,volume\n60,1,1,1,1,1\n",
+    )
+    .unwrap();
+    for symbol in ["..", "/tmp/evil"] {
+        let o = keel(
+            &[
+                "data",
+                "import",
+                "--format",
+                "csv",
+                "one.csv",
+                "--symbol",
+                symbol,
+                "--interval",
+                "1m",
+                "--store",
+                "store",
+            ],
+            dir,
+        );
+        assert_clean_failure(&o, 1, &["symbol"]);
+    }
+    assert!(!dir.join("store").exists() && !dir.join("1m").exists());
 }

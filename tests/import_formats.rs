@@ -796,3 +796,26 @@ proptest! {
         parse_all_formats(&gzip(&bytes));
     }
 }
+
+#[test]
+fn crlf_files_report_the_same_line_numbers_as_lf_files() {
+    let lf = "time,open,high,low,close,volume\n\
+              2022-01-01T00:00:00Z,1,2,0.5,1.5,10\n\
+              2022-01-01T00:01:00Z,1,2,0.5,1.5,10\n\
+              2022-01-01T00:02:00Z,1.5,abc,1,1.2,10\n";
+    let crlf = lf.replace('\n', "\r\n");
+    for text in [lf.to_string(), crlf] {
+        let err = parse_reader(
+            text.as_bytes(),
+            "f.csv",
+            Format::Csv,
+            symbol(),
+            interval("1m"),
+        )
+        .unwrap_err();
+        let ImportError::Invalid { problems, .. } = err else {
+            panic!("expected Invalid, got {err}")
+        };
+        assert_eq!(problems[0].line, 4, "{:?}", problems[0]);
+    }
+}

@@ -23,7 +23,7 @@ pub struct Candle {
 
 impl Candle {
     pub fn close_time_ns(&self) -> i64 {
-        self.open_time_ns + self.interval_ns
+        self.open_time_ns.saturating_add(self.interval_ns)
     }
 
     /// The first rule a bar breaks, if any: high below low, open or close outside
@@ -43,8 +43,8 @@ impl Candle {
         if self.volume.is_negative() {
             return Err(format!("volume {} is negative", self.volume));
         }
-        if self.low.is_negative() {
-            return Err(format!("low {} is negative", self.low));
+        if self.low <= Fixed::ZERO {
+            return Err(format!("low {} is not a positive price", self.low));
         }
         Ok(())
     }
@@ -75,7 +75,11 @@ impl Interval {
         if n <= 0 {
             return Err(format!("interval `{text}` must be positive"));
         }
-        Ok(Interval { ns: n * unit_ns })
+        // One year is the longest bar anyone trades on; beyond it, times would overflow.
+        match n.checked_mul(unit_ns) {
+            Some(ns) if ns <= 366 * 86_400 * NS_PER_SEC => Ok(Interval { ns }),
+            _ => Err(format!("interval `{text}` is longer than a year")),
+        }
     }
 
     /// Canonical short name (`1m`, `4h`, `1d`).
@@ -104,5 +108,9 @@ mod tests {
         assert!(Interval::parse("m").is_err());
         assert!(Interval::parse("0m").is_err());
         assert!(Interval::parse("5y").is_err());
+        assert!(Interval::parse("36028797018963968s").is_err());
+        assert!(Interval::parse("9223372036854775807s").is_err());
+        assert!(Interval::parse("15250285w").is_err());
+        assert!(Interval::parse("99999999999999999999m").is_err());
     }
 }

@@ -78,12 +78,10 @@ impl Fixed {
             return Err(FixedError::Empty);
         }
         let (mantissa, exp) = match s.find(['e', 'E']) {
-            Some(i) => {
-                let e: i32 = s[i + 1..]
-                    .parse()
-                    .map_err(|_| FixedError::Syntax(s.to_string()))?;
-                (&s[..i], e)
-            }
+            Some(i) => (
+                &s[..i],
+                parse_exponent(&s[i + 1..]).ok_or_else(|| FixedError::Syntax(s.to_string()))?,
+            ),
             None => (s, 0),
         };
         let (neg, digits) = match mantissa.as_bytes().first() {
@@ -101,6 +99,8 @@ impl Fixed {
         {
             return Err(FixedError::Syntax(s.to_string()));
         }
+        // Trailing fractional zeros carry no value (and would only inflate the digit count).
+        let frac_part = frac_part.trim_end_matches('0');
         // All digits as one integer, with the decimal point `point` places from the right.
         let mut value: i128 = 0;
         let mut significant = 0usize;
@@ -113,9 +113,19 @@ impl Fixed {
                 return Err(FixedError::Overflow(s.to_string()));
             }
         }
-        let point = frac_part.len() as i32 - exp;
-        let shift = Self::DECIMALS as i32 - point;
-        let raw = if shift >= 0 {
+        // i64 with a clamped exponent: no text can overflow this arithmetic.
+        let point = frac_part.len() as i64 - exp;
+        let shift = i64::from(Self::DECIMALS) - point;
+        let raw = if value == 0 {
+            0
+        } else if shift < -38 {
+            // Smaller than half of 1e-8 whatever the digits.
+            if round {
+                0
+            } else {
+                return Err(FixedError::TooPrecise(s.to_string()));
+            }
+        } else if shift >= 0 {
             if shift > 30 {
                 if value == 0 {
                     0
@@ -164,7 +174,7 @@ impl Fixed {
     }
 
     pub fn abs(self) -> Fixed {
-        Fixed(self.0.abs())
+        Fixed(self.0.saturating_abs())
     }
 
     pub fn checked_add(self, rhs: Fixed) -> Option<Fixed> {
@@ -209,6 +219,30 @@ impl Fixed {
     }
 }
 
+/// The exponent of scientific notation, clamped to ±1,000,000 (far beyond any value a
+/// `Fixed` holds, so the clamp never changes a result). `None` if it is not an integer.
+fn parse_exponent(text: &str) -> Option<i64> {
+    let (neg, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let magnitude = digits
+        .trim_start_matches('0')
+        .parse::<i64>()
+        .unwrap_or(0)
+        .min(1_000_000);
+    let magnitude = if digits.trim_start_matches('0').len() > 7 {
+        1_000_000
+    } else {
+        magnitude
+    };
+    Some(if neg { -magnitude } else { magnitude })
+}
+
 /// Integer division rounding half away from zero.
 fn div_round(n: i128, d: i128) -> i128 {
     let q = n / d;
@@ -220,36 +254,40 @@ fn div_round(n: i128, d: i128) -> i128 {
     }
 }
 
+// The operators saturate instead of wrapping: ±92 billion units is far beyond any real
+// balance, and a saturated value stays visibly absurd where a wrapped one would flip sign
+// and look plausible. Code that must know about overflow uses the `checked_*` methods.
+
 impl Add for Fixed {
     type Output = Fixed;
     fn add(self, rhs: Fixed) -> Fixed {
-        Fixed(self.0 + rhs.0)
+        Fixed(self.0.saturating_add(rhs.0))
     }
 }
 
 impl Sub for Fixed {
     type Output = Fixed;
     fn sub(self, rhs: Fixed) -> Fixed {
-        Fixed(self.0 - rhs.0)
+        Fixed(self.0.saturating_sub(rhs.0))
     }
 }
 
 impl AddAssign for Fixed {
     fn add_assign(&mut self, rhs: Fixed) {
-        self.0 += rhs.0;
+        *self = *self + rhs;
     }
 }
 
 impl SubAssign for Fixed {
     fn sub_assign(&mut self, rhs: Fixed) {
-        self.0 -= rhs.0;
+        *self = *self - rhs;
     }
 }
 
 impl Neg for Fixed {
     type Output = Fixed;
     fn neg(self) -> Fixed {
-        Fixed(-self.0)
+        Fixed(self.0.saturating_neg())
     }
 }
 

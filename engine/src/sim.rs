@@ -143,37 +143,40 @@ impl SimVenue {
             Side::Buy => candle.open + slip,
             Side::Sell => candle.open - slip,
         };
-        let notional = price.checked_mul(r.qty).unwrap_or(Fixed::MAX);
-        let fee = notional
-            .checked_mul(self.config.taker_fee)
-            .unwrap_or(Fixed::MAX);
         let held = self
             .positions
             .get(&r.symbol)
             .copied()
             .unwrap_or(Fixed::ZERO);
-        let problem = match r.side {
-            Side::Buy if notional + fee > self.cash => Some(format!(
-                "insufficient balance: need {} (notional {notional} + fee {fee}), have {}",
-                notional + fee,
+        let amounts = price.checked_mul(r.qty).and_then(|notional| {
+            let fee = notional.checked_mul(self.config.taker_fee)?;
+            Some((notional, fee, notional.checked_add(fee)?))
+        });
+        let problem = match (r.side, amounts) {
+            (_, None) => Some(format!(
+                "order value {} × {price} is beyond what the account can hold",
+                r.qty
+            )),
+            (Side::Buy, Some((notional, fee, cost))) if cost > self.cash => Some(format!(
+                "insufficient balance: need {cost} (notional {notional} + fee {fee}), have {}",
                 self.cash
             )),
             // Spot: nothing can be sold that is not held.
-            Side::Sell if r.qty > held => Some(format!(
+            (Side::Sell, _) if r.qty > held => Some(format!(
                 "insufficient position: selling {} but holding {held}",
                 r.qty
             )),
             _ => None,
         };
-        if let Some(reason) = problem {
+        let (Some((notional, fee, _)), None) = (amounts, &problem) else {
             return Event::OrderUpdate(OrderUpdate {
                 client_id: r.client_id,
                 venue_order_id: w.venue_order_id,
                 status: OrderStatus::Rejected,
                 ts_event_ns: candle.open_time_ns,
-                reason,
+                reason: problem.unwrap_or_default(),
             });
-        }
+        };
         match r.side {
             Side::Buy => {
                 self.cash -= notional + fee;
@@ -274,6 +277,20 @@ mod tests {
         out.clear();
         v.on_candle(&candle("100"), &mut out);
         assert!(matches!(&out[0], Event::OrderUpdate(u) if u.status == OrderStatus::Rejected));
+    }
+
+    #[test]
+    fn order_too_large_to_value_is_rejected_not_wrapped() {
+        let mut v = SimVenue::new(config());
+        let mut out = Vec::new();
+        v.submit(&order(Side::Buy, "5000000000"), 0, &mut out);
+        out.clear();
+        v.on_candle(&candle("100"), &mut out);
+        assert!(
+            matches!(&out[0], Event::OrderUpdate(u) if u.status == OrderStatus::Rejected),
+            "{out:?}"
+        );
+        assert_eq!(v.cash(), Fixed::from_int(1_000));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum SymbolError {
     TooLong(String),
     #[error("symbol `{0}` may hold only ASCII letters, digits and - _ . / :")]
     BadChar(String),
+    #[error("symbol `{0}` must start with a letter or digit")]
+    BadStart(String),
 }
 
 impl Symbol {
@@ -49,6 +51,11 @@ impl Symbol {
         if !text.bytes().all(ok) {
             return Err(SymbolError::BadChar(text.to_string()));
         }
+        // Symbols name directories in the candle store: `.`, `..` and `/x` must not be
+        // possible (see `file_name`).
+        if !text.as_bytes()[0].is_ascii_alphanumeric() {
+            return Err(SymbolError::BadStart(text.to_string()));
+        }
         let mut bytes = [0u8; SYMBOL_MAX_LEN];
         bytes[..text.len()].copy_from_slice(text.as_bytes());
         Ok(Symbol {
@@ -62,6 +69,14 @@ impl Symbol {
         // Constructed only from validated ASCII; an archived copy that was damaged would be
         // caught by the journal CRC before it got here, but stay total anyway.
         core::str::from_utf8(&self.bytes[..len]).unwrap_or("?")
+    }
+}
+
+impl Symbol {
+    /// The symbol as one path component: `/` and `:` (Kraken's `XBT/USD`, some option ids)
+    /// become `%2F` and `%3A`, so a symbol never names a directory outside its parent.
+    pub fn file_name(&self) -> String {
+        self.as_str().replace('/', "%2F").replace(':', "%3A")
     }
 }
 
@@ -113,5 +128,15 @@ mod tests {
             Symbol::new(&"X".repeat(25)),
             Err(SymbolError::TooLong(_))
         ));
+        for path_like in ["..", ".", "/tmp", ".hidden", "-x", ":a"] {
+            assert!(Symbol::new(path_like).is_err(), "{path_like}");
+        }
+    }
+
+    #[test]
+    fn file_names_stay_one_path_component() {
+        assert_eq!(Symbol::new("XBT/USD").unwrap().file_name(), "XBT%2FUSD");
+        assert_eq!(Symbol::new("BTC:PERP").unwrap().file_name(), "BTC%3APERP");
+        assert_eq!(Symbol::new("BTCUSDT").unwrap().file_name(), "BTCUSDT");
     }
 }

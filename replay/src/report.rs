@@ -216,9 +216,10 @@ impl Report {
             opt(self.sortino, 2)
         );
         s += &format!(
-            "  trades        {}   win rate {}%   profit factor {}   fees {:.2}\n",
+            "  trades        {}   win rate {}   profit factor {}   fees {:.2}\n",
             self.trades,
-            opt(self.win_rate_pct, 1),
+            self.win_rate_pct
+                .map_or("n/a".into(), |w| format!("{w:.1}%")),
             opt(self.profit_factor, 2),
             self.fees_paid
         );

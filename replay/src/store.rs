@@ -53,13 +53,16 @@ pub enum StoreError {
 
 /// The journal directory holding `symbol` at `interval`.
 pub fn series_dir(store: &Path, symbol: Symbol, interval: Interval) -> PathBuf {
-    store.join(symbol.as_str()).join(interval.name())
+    store.join(symbol.file_name()).join(interval.name())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppendSummary {
     pub added: usize,
     pub already_present: usize,
+    /// Bars missing between the newest stored bar and the first added one:
+    /// `(newest stored open time, missing bars)`.
+    pub gap_before_added: Option<(i64, u64)>,
 }
 
 fn describe(c: &Candle) -> String {
@@ -126,6 +129,13 @@ pub fn append(
             },
         }
     }
+    let gap_before_added = match (newest, fresh.first()) {
+        (Some(n), Some(first)) => {
+            let missing = (first.open_time_ns - n) / interval.ns - 1;
+            (missing > 0).then_some((n, missing.unsigned_abs()))
+        }
+        _ => None,
+    };
     if !fresh.is_empty() {
         let options = Options {
             durability: Durability::None,
@@ -148,6 +158,7 @@ pub fn append(
     Ok(AppendSummary {
         added: fresh.len(),
         already_present: present,
+        gap_before_added,
     })
 }
 

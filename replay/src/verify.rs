@@ -24,6 +24,8 @@ pub enum VerifyError {
         "{dir} is a candle store, not a session journal; replay verify needs the journal of a backtest, paper or live run"
     )]
     CandleStore { dir: PathBuf },
+    #[error("{dir} holds no journal records; pass a run journal such as runs/<name>/journal")]
+    Empty { dir: PathBuf },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -56,6 +58,7 @@ pub fn verify(dir: &Path) -> Result<VerifyOutcome, VerifyError> {
             out.divergences.push(Divergence { seq, what });
         }
     };
+    let mut checkpoint_after_last_input = false;
     while let Some(rec) = reader.next()? {
         let seq = rec.seq;
         let decoded =
@@ -65,6 +68,14 @@ pub fn verify(dir: &Path) -> Result<VerifyOutcome, VerifyError> {
             })?;
         match decoded {
             Decoded::Input(event) => {
+                if out.inputs == 0 && !matches!(event, keel_engine::Event::SessionStart(_)) {
+                    diverge(
+                        &mut out,
+                        seq,
+                        "the first input is not a session_start: the journal's beginning is missing".into(),
+                    );
+                }
+                checkpoint_after_last_input = false;
                 if let Some(d) = expected.pop_front() {
                     let what = format!(
                         "replay decided {d:?} after input {last_input_seq}, the journal has no such decision"
@@ -99,6 +110,7 @@ pub fn verify(dir: &Path) -> Result<VerifyOutcome, VerifyError> {
             }
             Decoded::Checkpoint(cp) => {
                 out.checkpoints += 1;
+                checkpoint_after_last_input = true;
                 let digest = core.digest();
                 if cp.after_seq != last_input_seq || cp.digest != digest {
                     diverge(
@@ -121,9 +133,25 @@ pub fn verify(dir: &Path) -> Result<VerifyOutcome, VerifyError> {
             }
         }
     }
+    if out.inputs == 0 && out.decisions == 0 && out.checkpoints == 0 {
+        return Err(VerifyError::Empty {
+            dir: dir.to_path_buf(),
+        });
+    }
     if let Some(d) = expected.pop_front() {
         let what = format!("replay decided {d:?} after the last input, the journal ends first");
         diverge(&mut out, last_input_seq, what);
+    }
+    if !checkpoint_after_last_input {
+        // Every session ends with a checkpoint; a journal without one was cut short (or its
+        // session is still running), so "0 divergences" would vouch for less than it says.
+        diverge(
+            &mut out,
+            last_input_seq,
+            "no checkpoint after the last input: the journal ends early (cut off, or the \
+             session is still running or crashed), so its end cannot be verified"
+                .into(),
+        );
     }
     out.final_digest = core.digest();
     Ok(out)

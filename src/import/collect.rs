@@ -21,6 +21,17 @@ const WEEK_ORIGIN_NS: i64 = 4 * 86_400 * 1_000_000_000;
 struct Previous {
     open_time_ns: i64,
     line: usize,
+    element: Option<usize>,
+}
+
+impl Previous {
+    /// How a message refers to this row: `line 7`, or `element 17 (line 1)` in JSON.
+    fn label(&self) -> String {
+        match self.element {
+            Some(e) => format!("element {e} (line {})", self.line),
+            None => format!("line {}", self.line),
+        }
+    }
 }
 
 pub(super) struct Collector {
@@ -37,6 +48,8 @@ pub(super) struct Collector {
     /// Smallest step between consecutive rows, and the line it ends on.
     spacing_min: Option<(i64, usize)>,
     steps: usize,
+    /// Index of the JSON element being read, for formats whose rows share a line.
+    element: Option<usize>,
 }
 
 /// One row's prices and volume, in file order.
@@ -67,15 +80,26 @@ impl Collector {
             rows: 0,
             spacing_min: None,
             steps: 0,
+            element: None,
         }
+    }
+
+    /// Rows after this are JSON element `element` (freqtrade files are often one line, so
+    /// the line alone would not say which row is meant).
+    pub fn set_element(&mut self, element: Option<usize>) {
+        self.element = element;
     }
 
     pub fn problem(&mut self, line: usize, message: impl Into<String>) {
         self.problems_total += 1;
         if self.problems.len() < MAX_REPORTED_PROBLEMS {
+            let mut message = message.into();
+            if let Some(e) = self.element.filter(|_| !message.starts_with("element")) {
+                message = format!("element {e}: {message}");
+            }
             self.problems.push(Problem {
                 line,
-                message: message.into(),
+                message: clip(&message),
             });
         }
     }
@@ -105,7 +129,11 @@ impl Collector {
         }
         self.check_alignment(line, open_time_ns);
         self.check_sequence(line, open_time_ns);
-        self.previous = Some(Previous { open_time_ns, line });
+        self.previous = Some(Previous {
+            open_time_ns,
+            line,
+            element: self.element,
+        });
         if !self.has_problems() {
             self.candles.push(candle);
         }
@@ -133,9 +161,9 @@ impl Collector {
             let step = open_time_ns.saturating_sub(prev.open_time_ns);
             if step % self.interval.ns != 0 {
                 message += &format!(
-                    "; it is {} after line {}, not a whole number of {interval} bars",
+                    "; it is {} after {}, not a whole number of {interval} bars",
                     format_duration(step),
-                    prev.line
+                    prev.label()
                 );
             }
         }
@@ -149,9 +177,9 @@ impl Collector {
             self.problem(
                 line,
                 format!(
-                    "duplicate time {}: line {} has the same time",
+                    "duplicate time {}: {} has the same time",
                     format_ns(open_time_ns),
-                    prev.line
+                    prev.label()
                 ),
             );
             return;
@@ -160,9 +188,9 @@ impl Collector {
             self.problem(
                 line,
                 format!(
-                    "out of order: time {} is before line {}'s {}; rows must ascend in time",
+                    "out of order: time {} is before {}'s {}; rows must ascend in time",
                     format_ns(open_time_ns),
-                    prev.line,
+                    prev.label(),
                     format_ns(prev.open_time_ns)
                 ),
             );
@@ -242,4 +270,19 @@ pub(super) fn parse_fixed(
             None
         }
     }
+}
+
+/// Messages quote input text; a wrong --format can make one "field" megabytes long.
+const QUOTE_MAX_CHARS: usize = 200;
+
+fn clip(message: &str) -> String {
+    if message.chars().count() <= QUOTE_MAX_CHARS * 2 {
+        return message.to_string();
+    }
+    let head: String = message.chars().take(QUOTE_MAX_CHARS).collect();
+    let tail: String = {
+        let t: Vec<char> = message.chars().rev().take(QUOTE_MAX_CHARS / 2).collect();
+        t.into_iter().rev().collect()
+    };
+    format!("{head} …[cut]… {tail}")
 }

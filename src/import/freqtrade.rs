@@ -31,7 +31,9 @@ pub(super) fn parse(
         pos: 0,
         line: 1,
     };
-    if let Err(why) = scan_array(&mut s, c) {
+    let scanned = scan_array(&mut s, c);
+    c.set_element(None);
+    if let Err(why) = scanned {
         c.problem(s.line, why);
     }
     Ok(())
@@ -170,6 +172,7 @@ fn scan_element(s: &mut Scanner, c: &mut Collector, index: usize) -> Result<(), 
         }
     }
     c.rows += 1;
+    c.set_element(Some(index));
     if count != FIELDS.len() {
         c.problem(
             line,

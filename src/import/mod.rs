@@ -276,13 +276,66 @@ fn csv_error(e: csv::Error, file: &str, c: &mut collect::Collector) -> Option<Im
 }
 
 /// The CSV reader both CSV formats use: no header handling (the formats differ), rows of any
-/// width (the parsers report wrong widths with the line), a large buffer.
+/// width (the parsers report wrong widths with the line), a large buffer. CRLF becomes LF
+/// first because the csv crate miscounts lines in CRLF files (BurntSushi/rust-csv#395), and
+/// every problem must point at the right line.
 fn csv_reader(reader: impl Read) -> csv::Reader<impl Read> {
     csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
         .buffer_capacity(1 << 16)
-        .from_reader(reader)
+        .from_reader(CrlfToLf::new(reader))
+}
+
+/// Drops each `\r` that is directly followed by `\n`, across read boundaries. It keeps its
+/// own buffer so a `\r` can always look at the byte after it before it is passed on.
+struct CrlfToLf<R> {
+    inner: R,
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
+    eof: bool,
+}
+
+impl<R: Read> CrlfToLf<R> {
+    fn new(inner: R) -> Self {
+        CrlfToLf {
+            inner,
+            buf: vec![0; 1 << 16].into_boxed_slice(),
+            start: 0,
+            end: 0,
+            eof: false,
+        }
+    }
+}
+
+impl<R: Read> Read for CrlfToLf<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let mut w = 0;
+        while w < out.len() {
+            if self.end - self.start < 2 && !self.eof {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+                match self.inner.read(&mut self.buf[self.end..])? {
+                    0 => self.eof = true,
+                    n => self.end += n,
+                }
+                continue;
+            }
+            if self.start == self.end {
+                break;
+            }
+            let b = self.buf[self.start];
+            self.start += 1;
+            let crlf = b == b'\r' && self.start < self.end && self.buf[self.start] == b'\n';
+            if !crlf {
+                out[w] = b;
+                w += 1;
+            }
+        }
+        Ok(w)
+    }
 }
 
 /// 1-based line on which `record` starts.
@@ -313,5 +366,36 @@ fn next_record(
             Some(fatal) => Err(fatal),
             None => Ok(false),
         },
+    }
+}
+
+#[cfg(test)]
+mod crlf_tests {
+    use super::*;
+
+    /// Reads through the adapter `chunk` bytes at a time.
+    fn through(input: &[u8], chunk: usize) -> Vec<u8> {
+        struct Chunks<'a>(&'a [u8], usize);
+        impl Read for Chunks<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let n = self.1.min(buf.len()).min(self.0.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut out = Vec::new();
+        CrlfToLf::new(Chunks(input, chunk))
+            .read_to_end(&mut out)
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn crlf_becomes_lf_whatever_the_chunking() {
+        let input = b"a,b\r\nc\rd\r\n\r\ne\r";
+        for chunk in 1..=input.len() {
+            assert_eq!(through(input, chunk), b"a,b\nc\rd\n\ne\r", "chunk {chunk}");
+        }
     }
 }
