@@ -63,7 +63,11 @@ impl JournalError {
         }
     }
 
-    pub(crate) fn corrupt(segment: impl Into<PathBuf>, offset: u64, reason: impl Into<String>) -> Self {
+    pub(crate) fn corrupt(
+        segment: impl Into<PathBuf>,
+        offset: u64,
+        reason: impl Into<String>,
+    ) -> Self {
         JournalError::Corrupt {
             segment: segment.into(),
             offset,

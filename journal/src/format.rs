@@ -50,7 +50,10 @@ impl SegmentHeader {
             ));
         }
         if b[0..8] != MAGIC {
-            return Err(format!("bad magic {:02x?}, not a keel journal segment", &b[0..8]));
+            return Err(format!(
+                "bad magic {:02x?}, not a keel journal segment",
+                &b[0..8]
+            ));
         }
         let stored = le_u32(b, 60);
         let computed = crc32c::crc32c(&b[..60]);
@@ -192,7 +195,9 @@ impl SegView {
         let (crc, len) = unpack_word(word);
         let l = len as usize;
         if l < FRAME_HEADER_LEN {
-            return Err(format!("frame length {len} is shorter than the 32-byte frame header"));
+            return Err(format!(
+                "frame length {len} is shorter than the 32-byte frame header"
+            ));
         }
         if off + l > self.len {
             return Err(format!(
@@ -210,10 +215,21 @@ impl SegView {
         }
         let seq = le_u64(rest, 0);
         if seq != expect_seq {
-            return Err(format!("sequence number {seq} where {expect_seq} was expected"));
+            return Err(format!(
+                "sequence number {seq} where {expect_seq} was expected"
+            ));
         }
         if le_u32(rest, 20) != 0 {
             return Err("reserved frame field is not zero".to_string());
+        }
+        // Padding is outside the CRC; requiring zeros there means no byte of a frame can change
+        // unnoticed.
+        if self
+            .bytes(off + l, round_up8(l) - l)
+            .iter()
+            .any(|&b| b != 0)
+        {
+            return Err("non-zero padding after the record".to_string());
         }
         Ok(FrameMeta {
             crc,
@@ -280,9 +296,15 @@ mod tests {
     #[test]
     fn segment_names_are_twenty_digits_and_parse_back() {
         assert_eq!(segment_file_name(17), "00000000000000000017.seg");
-        assert_eq!(parse_segment_file_name("00000000000000000017.seg"), Some(17));
+        assert_eq!(
+            parse_segment_file_name("00000000000000000017.seg"),
+            Some(17)
+        );
         assert_eq!(parse_segment_file_name("17.seg"), None);
-        assert_eq!(parse_segment_file_name("00000000000000000017.seg.tmp"), None);
+        assert_eq!(
+            parse_segment_file_name("00000000000000000017.seg.tmp"),
+            None
+        );
         assert_eq!(parse_segment_file_name("99999999999999999999.seg"), None);
     }
 }

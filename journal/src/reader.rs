@@ -36,6 +36,7 @@ struct OpenSeg {
     _map: Arc<dyn MapRo>,
     view: SegView,
     path: PathBuf,
+    base_seq: u64,
 }
 
 /// Reads records in order, following the tail. See the module docs.
@@ -139,6 +140,7 @@ impl Reader {
                 _map: map,
                 view,
                 path,
+                base_seq,
             },
             header,
         ))
@@ -183,6 +185,10 @@ impl Reader {
             let off = self.off;
             let word = view.word(off);
             if word == 0 {
+                if seg.base_seq == self.next_seq {
+                    // An empty segment is the newest one: nothing to move on to.
+                    return Ok(None);
+                }
                 // Before trusting "the writer moved on", re-load the word: the writer publishes
                 // everything in a segment before it creates the next one.
                 let exists = self

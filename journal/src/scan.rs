@@ -163,7 +163,10 @@ fn classify_bad_frame(view: SegView, off: usize, word: u64, reason: String) -> S
     };
     let after = off + extent;
     if nonzero_end(view.bytes(after, view.len() - after)).is_some() {
-        return Stop::Corrupt { offset: off, reason };
+        return Stop::Corrupt {
+            offset: off,
+            reason,
+        };
     }
     let dirty_end = nonzero_end(view.bytes(off, extent)).map_or(off, |e| off + e);
     Stop::Torn {
@@ -220,7 +223,8 @@ pub(crate) fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<DirScan, Jou
             .map_err(|e| JournalError::io(&seg.path, "map segment read-only", e))?;
         // SAFETY: `map` outlives `view` (both live until the end of this iteration).
         let view = unsafe { SegView::new(map.as_ptr(), map.len()) };
-        let header = match check_header(view, seg, (i > 0).then_some((out.next_seq, out.last_crc))) {
+        let header = match check_header(view, seg, (i > 0).then_some((out.next_seq, out.last_crc)))
+        {
             Ok(h) => h,
             Err(e) => {
                 out.problem = Some(Problem::Corrupt(e));

@@ -152,12 +152,13 @@ pub fn load_newest_valid(dir: &Path) -> Result<SnapshotLoad, JournalError> {
         };
         match digits.parse::<u64>() {
             Ok(seq) if digits.len() == 20 => found.push((seq, entry.path())),
-            _ => out
-                .skipped
-                .push((entry.path(), "file name is not `{20-digit seq}.snap`".to_string())),
+            _ => out.skipped.push((
+                entry.path(),
+                "file name is not `{20-digit seq}.snap`".to_string(),
+            )),
         }
     }
-    found.sort_by(|a, b| b.0.cmp(&a.0));
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
     for (seq, path) in found {
         let result = fs::read(&path)
             .map_err(|e| format!("read failed: {e}"))
@@ -184,7 +185,10 @@ mod tests {
         let p20 = write_snapshot(dir.path(), 20, 1, [2; 32], b"twenty").unwrap();
         let load = load_newest_valid(dir.path()).unwrap();
         let snap = load.snapshot.unwrap();
-        assert_eq!((snap.seq, snap.state.as_slice(), snap.digest), (20, &b"twenty"[..], [2; 32]));
+        assert_eq!(
+            (snap.seq, snap.state.as_slice(), snap.digest),
+            (20, &b"twenty"[..], [2; 32])
+        );
         assert!(load.skipped.is_empty());
 
         let mut bytes = fs::read(&p20).unwrap();
@@ -201,7 +205,10 @@ mod tests {
     #[test]
     fn missing_snapshot_directory_means_no_snapshot() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(load_newest_valid(dir.path()).unwrap(), SnapshotLoad::default());
+        assert_eq!(
+            load_newest_valid(dir.path()).unwrap(),
+            SnapshotLoad::default()
+        );
     }
 
     #[test]

@@ -6,8 +6,8 @@
 
 use crate::error::JournalError;
 use crate::recovery::TornTail;
-use crate::scan::{DirScan, Problem, scan_dir};
 pub use crate::scan::SegmentInfo;
+use crate::scan::{DirScan, Problem, scan_dir};
 use crate::storage::{FsStorage, Storage};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -64,7 +64,10 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, JournalError> {
 }
 
 /// [`verify`] on any storage.
-pub fn verify_with_storage(storage: &dyn Storage, dir: &Path) -> Result<VerifyReport, JournalError> {
+pub fn verify_with_storage(
+    storage: &dyn Storage,
+    dir: &Path,
+) -> Result<VerifyReport, JournalError> {
     let scan = scan_dir(storage, dir)?;
     let torn_tail = match scan.problem {
         None => None,
@@ -92,7 +95,10 @@ pub fn inspect(dir: &Path) -> Result<InspectReport, JournalError> {
 }
 
 /// [`inspect`] on any storage.
-pub fn inspect_with_storage(storage: &dyn Storage, dir: &Path) -> Result<InspectReport, JournalError> {
+pub fn inspect_with_storage(
+    storage: &dyn Storage,
+    dir: &Path,
+) -> Result<InspectReport, JournalError> {
     let DirScan {
         segments,
         kinds,

@@ -115,7 +115,9 @@ fn flusher_loop(shared: Arc<FlushShared>, interval: Duration) {
     }
 }
 
-/// The single writer of a journal directory. See the module docs.
+/// The single writer of a journal directory. See the module docs. Dropping it does not sync:
+/// call [`Journal::sync`] first if the tail must be durable (the OS still writes the pages back
+/// eventually; only a power loss can lose them).
 pub struct Journal {
     storage: Arc<dyn Storage>,
     dir: PathBuf,
@@ -175,7 +177,11 @@ impl Journal {
                 let map = storage
                     .open_rw(path)
                     .map_err(|e| JournalError::io(path, "map last segment read-write", e))?;
-                let off = rec.scan.segments.last().map_or(0, |s| s.bytes_used as usize);
+                let off = rec
+                    .scan
+                    .segments
+                    .last()
+                    .map_or(0, |s| s.bytes_used as usize);
                 if opts.pretouch {
                     pretouch_live(map.as_ref(), off);
                 }
@@ -286,7 +292,10 @@ impl Journal {
             h[18..20].copy_from_slice(&ver.to_le_bytes());
             std::ptr::copy_nonoverlapping(h.as_ptr(), p.add(8), 24);
             self.filling = true;
-            fill(std::slice::from_raw_parts_mut(p.add(FRAME_HEADER_LEN), payload_len));
+            fill(std::slice::from_raw_parts_mut(
+                p.add(FRAME_HEADER_LEN),
+                payload_len,
+            ));
             self.filling = false;
             // One contiguous CRC pass over header fields + payload, as the reader does.
             let crc = crate::format::frame_crc(
@@ -410,7 +419,9 @@ impl Journal {
         if let Some(f) = &self.flusher {
             let mut t = f.shared.target.lock().unwrap_or_else(|p| p.into_inner());
             *t = (map.clone(), SEGMENT_HEADER_LEN);
-            f.shared.written.store(SEGMENT_HEADER_LEN, Ordering::Release);
+            f.shared
+                .written
+                .store(SEGMENT_HEADER_LEN, Ordering::Release);
         }
         self.base = map.as_mut_ptr();
         self.cap = map.len();

@@ -64,12 +64,18 @@ fn reader_following_a_writer_thread_sees_every_record_once_in_order() {
                 None => std::thread::yield_now(),
             }
         }
-        assert!(r.next().unwrap().is_none(), "no record beyond the last one written");
+        assert!(
+            r.next().unwrap().is_none(),
+            "no record beyond the last one written"
+        );
         seen
     });
     append_range(&mut j, 1, N);
     assert_eq!(reader.join().unwrap(), N);
-    assert!(std::fs::read_dir(dir.path()).unwrap().count() > 10, "segments rolled");
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().count() > 10,
+        "segments rolled"
+    );
 }
 
 #[test]
@@ -86,7 +92,11 @@ fn reader_from_seq_skips_earlier_records_and_segments() {
     let mut r = Reader::from_seq(dir.path(), 501).unwrap();
     assert!(r.next().unwrap().is_none());
     j.append(5010, kind_for(501), 1, &payload_for(501)).unwrap();
-    assert_eq!(r.next().unwrap().unwrap().seq, 501, "from_seq past the end follows the tail");
+    assert_eq!(
+        r.next().unwrap().unwrap().seq,
+        501,
+        "from_seq past the end follows the tail"
+    );
 }
 
 #[test]
@@ -97,18 +107,26 @@ fn writer_continues_after_last_record_on_reopen() {
     append_range(&mut j, 1, 100);
     drop(j);
     let (mut j, rec) = Journal::open(dir.path(), small_opts()).unwrap();
-    assert_eq!((rec.records, rec.last_seq, rec.last_ts_ns), (100, 100, 1000));
+    assert_eq!(
+        (rec.records, rec.last_seq, rec.last_ts_ns),
+        (100, 100, 1000)
+    );
     assert_eq!(rec.schema_version, Some(3));
     append_range(&mut j, 101, 200);
     drop(j);
-    assert_eq!(check_all(&mut Reader::open(dir.path()).unwrap()).unwrap(), 200);
+    assert_eq!(
+        check_all(&mut Reader::open(dir.path()).unwrap()).unwrap(),
+        200
+    );
 }
 
 #[test]
 fn second_writer_on_the_same_directory_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let (_j, _) = Journal::open(dir.path(), small_opts()).unwrap();
-    let err = Journal::open(dir.path(), small_opts()).err().expect("must be refused");
+    let err = Journal::open(dir.path(), small_opts())
+        .err()
+        .expect("must be refused");
     assert!(matches!(err, JournalError::Locked { .. }), "{err}");
     assert!(err.to_string().contains("another writer"), "{err}");
 }
@@ -122,7 +140,9 @@ fn record_larger_than_a_segment_is_refused_before_anything_is_written() {
     assert!(matches!(err, JournalError::RecordTooLarge { .. }), "{err}");
     assert_eq!(j.next_seq(), 4);
     // The largest record that fits an empty segment is accepted.
-    let seq = j.append(40, kind_for(4), 1, &vec![9u8; 4096 - 64 - 32]).unwrap();
+    let seq = j
+        .append(40, kind_for(4), 1, &vec![9u8; 4096 - 64 - 32])
+        .unwrap();
     assert_eq!(seq, 4);
     drop(j);
     assert_eq!(verify(dir.path()).unwrap().records, 4);
@@ -146,9 +166,44 @@ fn payload_written_in_place_reads_back() {
 #[test]
 fn invalid_options_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    let bad = Options { segment_size: 1000, ..small_opts() };
+    let bad = Options {
+        segment_size: 1000,
+        ..small_opts()
+    };
     assert!(matches!(
         Journal::open(dir.path(), bad).err(),
         Some(JournalError::InvalidOptions(_))
     ));
+}
+
+#[test]
+fn reader_at_an_empty_newest_segment_reports_no_record_instead_of_spinning() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path(), small_opts()).unwrap();
+    append_range(&mut j, 1, 40);
+    let next = j.next_seq();
+    drop(j);
+    // A writer that crashed right after rolling leaves an empty newest segment: make one by
+    // filling the last segment's remainder so the next record must roll, then kill the record.
+    let (mut j, _) = Journal::open(dir.path(), small_opts()).unwrap();
+    let segs_before = std::fs::read_dir(dir.path()).unwrap().count();
+    let mut seq = next;
+    while std::fs::read_dir(dir.path()).unwrap().count() == segs_before {
+        j.append(seq * 10, kind_for(seq), 1, &payload_for(seq))
+            .unwrap();
+        seq += 1;
+    }
+    drop(j);
+    // The roll happened for record seq-1, which sits alone in the newest segment; zero it.
+    let newest = seg_path(dir.path(), seq - 1);
+    let mut b = std::fs::read(&newest).unwrap();
+    b[64..].fill(0);
+    std::fs::write(&newest, b).unwrap();
+    let mut r = Reader::open(dir.path()).unwrap();
+    let mut n = 0;
+    while r.next().unwrap().is_some() {
+        n += 1;
+    }
+    assert_eq!(n, seq - 2);
+    assert!(r.next().unwrap().is_none());
 }

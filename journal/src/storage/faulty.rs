@@ -80,7 +80,10 @@ impl FaultyStorage {
     pub fn flip_bit(&self, path: &Path, offset: usize, bit: u8) -> io::Result<()> {
         let map = self.inner.open_rw(path)?;
         if offset >= map.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "offset past end of file"));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "offset past end of file",
+            ));
         }
         // SAFETY: in bounds; tests call this while no writer is appending.
         unsafe { *map.as_mut_ptr().add(offset) ^= 1 << (bit % 8) };

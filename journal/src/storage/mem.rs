@@ -32,7 +32,10 @@ impl MemFile {
         // SAFETY: non-zero size layout.
         let live = unsafe { alloc_zeroed(layout) };
         if live.is_null() {
-            return Err(io::Error::new(io::ErrorKind::OutOfMemory, "MemStorage allocation"));
+            return Err(io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                "MemStorage allocation",
+            ));
         }
         // SAFETY: `live` has at least image.len() bytes.
         unsafe { std::ptr::copy_nonoverlapping(image.as_ptr(), live, image.len()) };
@@ -118,7 +121,10 @@ impl Drop for MemLock {
 }
 
 fn not_found(path: &Path) -> io::Error {
-    io::Error::new(io::ErrorKind::NotFound, format!("{} not found", path.display()))
+    io::Error::new(
+        io::ErrorKind::NotFound,
+        format!("{} not found", path.display()),
+    )
 }
 
 /// Tiny deterministic PRNG (splitmix64) so crash simulations replay from their seed.
@@ -209,7 +215,10 @@ impl Storage for MemStorage {
     fn create_segment(&self, path: &Path, size: u64) -> io::Result<Arc<dyn MapMut>> {
         let mut fs = self.fs();
         if fs.live.contains_key(path) {
-            return Err(io::Error::new(io::ErrorKind::AlreadyExists, path.display().to_string()));
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                path.display().to_string(),
+            ));
         }
         let size = usize::try_from(size)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "size"))?;
@@ -239,7 +248,10 @@ impl Storage for MemStorage {
 
     fn remove(&self, path: &Path) -> io::Result<()> {
         let mut fs = self.fs();
-        fs.live.remove(path).map(|_| ()).ok_or_else(|| not_found(path))
+        fs.live
+            .remove(path)
+            .map(|_| ())
+            .ok_or_else(|| not_found(path))
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
@@ -258,7 +270,10 @@ impl Storage for MemStorage {
     fn lock(&self, dir: &Path) -> io::Result<LockGuard> {
         let mut fs = self.fs();
         if !fs.locks.insert(dir.to_path_buf()) {
-            return Err(io::Error::new(io::ErrorKind::WouldBlock, "journal is locked"));
+            return Err(io::Error::new(
+                io::ErrorKind::WouldBlock,
+                "journal is locked",
+            ));
         }
         Ok(Box::new(MemLock {
             fs: self.fs.clone(),

@@ -42,10 +42,19 @@ pub fn check_all(reader: &mut Reader) -> Result<u64, JournalError> {
     while let Some(r) = reader.next()? {
         n += 1;
         assert_eq!(r.seq, n, "records must be gap-free from 1");
-        assert_eq!(r.payload, payload_for(r.seq).as_slice(), "payload of seq {}", r.seq);
+        assert_eq!(
+            r.payload,
+            payload_for(r.seq).as_slice(),
+            "payload of seq {}",
+            r.seq
+        );
         assert_eq!(r.kind, kind_for(r.seq));
         assert_eq!(r.ts_ns, r.seq * 10);
-        assert_eq!(r.payload.as_ptr() as usize % 8, 0, "payload must be 8-byte aligned");
+        assert_eq!(
+            r.payload.as_ptr() as usize % 8,
+            0,
+            "payload must be 8-byte aligned"
+        );
     }
     Ok(n)
 }

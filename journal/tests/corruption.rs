@@ -1,0 +1,254 @@
+//! Damage on disk: torn tails are truncated and reported, everything else is refused with the
+//! segment and byte offset, by `Journal::open`, `verify`, `inspect` and the `Reader` alike.
+
+mod common;
+
+use common::*;
+use keel_journal::{Integrity, Journal, JournalError, Reader, inspect, verify};
+use std::path::{Path, PathBuf};
+
+/// (offset, len) of every published frame in a segment file.
+fn frames(path: &Path) -> Vec<(usize, usize)> {
+    let b = std::fs::read(path).unwrap();
+    let mut off = 64;
+    let mut out = Vec::new();
+    while off + 8 <= b.len() {
+        let len = u32::from_le_bytes(b[off + 4..off + 8].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        out.push((off, len));
+        off += (len + 7) & !7;
+    }
+    out
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn patch(path: &Path, f: impl FnOnce(&mut Vec<u8>)) {
+    let mut b = std::fs::read(path).unwrap();
+    f(&mut b);
+    std::fs::write(path, b).unwrap();
+}
+
+/// A journal of `n` records over several 4 KiB segments.
+fn journal_with(n: u64) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path(), small_opts()).unwrap();
+    append_range(&mut j, 1, n);
+    dir
+}
+
+fn expect_corrupt(err: JournalError, seg: &Path, offset: u64) -> String {
+    let msg = err.to_string();
+    match err {
+        JournalError::Corrupt {
+            segment, offset: o, ..
+        } => {
+            assert_eq!((segment.as_path(), o), (seg, offset), "{msg}");
+        }
+        other => panic!("expected Corrupt, got {other}"),
+    }
+    let name = seg.file_name().unwrap().to_str().unwrap();
+    assert!(
+        msg.contains(name) && msg.contains(&offset.to_string()),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("keel journal verify"),
+        "says what to do: {msg}"
+    );
+    msg
+}
+
+#[test]
+fn recovers_torn_tail_by_truncation_and_appends_after_it() {
+    let dir = journal_with(60);
+    let last = segments(dir.path()).pop().unwrap();
+    let (off, len) = *frames(&last).last().unwrap();
+    assert!(len > 40, "test needs a record with a payload");
+    // A partial write: the header persisted, the end of the payload did not.
+    patch(&last, |b| b[off + len - 8..off + len].fill(0));
+    let torn = verify(dir.path())
+        .unwrap()
+        .torn_tail
+        .expect("verify reports the torn tail");
+    assert_eq!(
+        (torn.segment.as_path(), torn.offset),
+        (last.as_path(), off as u64)
+    );
+
+    let (mut j, rec) = Journal::open(dir.path(), small_opts()).unwrap();
+    let t = rec.truncated.expect("torn tail reported");
+    assert_eq!(
+        (t.segment.as_path(), t.offset),
+        (last.as_path(), off as u64)
+    );
+    assert!(t.bytes_discarded > 0 && t.bytes_discarded <= len as u64);
+    assert_eq!((rec.records, rec.last_seq), (59, 59));
+    append_range(&mut j, 60, 80);
+    drop(j);
+    assert_eq!(
+        check_all(&mut Reader::open(dir.path()).unwrap()).unwrap(),
+        80
+    );
+    assert_eq!(verify(dir.path()).unwrap().torn_tail, None);
+}
+
+#[test]
+fn unpublished_bytes_after_the_last_record_are_zeroed_as_a_torn_tail() {
+    let dir = journal_with(30);
+    let last = segments(dir.path()).pop().unwrap();
+    let (off, len) = *frames(&last).last().unwrap();
+    let end = off + ((len + 7) & !7);
+    // A record whose body was written but whose first 8 bytes were never published.
+    patch(&last, |b| b[end + 8..end + 200].fill(0xAB));
+    let (mut j, rec) = Journal::open(dir.path(), small_opts()).unwrap();
+    let t = rec.truncated.expect("reported");
+    assert_eq!((t.offset, t.bytes_discarded), (end as u64, 200));
+    // A shorter record must not leave garbage behind it.
+    j.append(310, kind_for(31), 1, &payload_for(31)).unwrap();
+    drop(j);
+    let (_, rec) = Journal::open(dir.path(), small_opts()).unwrap();
+    assert_eq!((rec.truncated, rec.records), (None, 31));
+}
+
+#[test]
+fn flipped_bit_mid_log_is_refused_with_segment_and_offset() {
+    let dir = journal_with(60);
+    let first = segments(dir.path()).remove(0);
+    let (off, _) = frames(&first)[2];
+    patch(&first, |b| b[off + 40] ^= 0x04);
+    let e = Journal::open(dir.path(), small_opts())
+        .err()
+        .expect("open refuses");
+    expect_corrupt(e, &first, off as u64);
+    expect_corrupt(verify(dir.path()).unwrap_err(), &first, off as u64);
+    let mut r = Reader::open(dir.path()).unwrap();
+    assert!(r.next().unwrap().is_some() && r.next().unwrap().is_some());
+    expect_corrupt(r.next().unwrap_err(), &first, off as u64);
+    let report = inspect(dir.path()).unwrap();
+    assert_eq!(report.records, 2, "inspect returns what it could read");
+    assert!(matches!(report.integrity, Integrity::Corrupt { offset, .. } if offset == off as u64));
+}
+
+#[test]
+fn flipped_bit_in_the_last_segment_followed_by_records_is_corruption() {
+    let dir = journal_with(60);
+    let last = segments(dir.path()).pop().unwrap();
+    let fr = frames(&last);
+    assert!(fr.len() >= 2);
+    let (off, _) = fr[0];
+    patch(&last, |b| b[off + 9] ^= 0x80); // inside the seq field
+    let e = Journal::open(dir.path(), small_opts())
+        .err()
+        .expect("open refuses");
+    expect_corrupt(e, &last, off as u64);
+}
+
+#[test]
+fn flipped_bit_in_the_final_record_followed_by_zeros_is_treated_as_torn_tail() {
+    let dir = journal_with(60);
+    let last = segments(dir.path()).pop().unwrap();
+    let (off, _) = *frames(&last).last().unwrap();
+    patch(&last, |b| b[off + 20] ^= 0x01);
+    let (_, rec) = Journal::open(dir.path(), small_opts()).unwrap();
+    assert_eq!(rec.truncated.map(|t| t.offset), Some(off as u64));
+    assert_eq!(rec.last_seq, 59);
+}
+
+#[test]
+fn damaged_segment_header_is_corruption() {
+    let dir = journal_with(60);
+    let seg = segments(dir.path()).remove(1);
+    patch(&seg, |b| b[11] ^= 0x01); // schema_version: only the header CRC notices
+    let e = Journal::open(dir.path(), small_opts()).err().unwrap();
+    let msg = expect_corrupt(e, &seg, 0);
+    assert!(msg.contains("header CRC"), "{msg}");
+}
+
+#[test]
+fn wrong_magic_is_corruption() {
+    let dir = journal_with(10);
+    let seg = segments(dir.path()).remove(0);
+    patch(&seg, |b| b[0..8].copy_from_slice(b"NOTKEEL\0"));
+    let msg = expect_corrupt(verify(dir.path()).unwrap_err(), &seg, 0);
+    assert!(msg.contains("magic"), "{msg}");
+}
+
+#[test]
+fn missing_segment_in_the_middle_is_a_sequence_gap() {
+    let dir = journal_with(80);
+    let segs = segments(dir.path());
+    assert!(segs.len() >= 3);
+    std::fs::remove_file(&segs[1]).unwrap();
+    let e = Journal::open(dir.path(), small_opts()).err().unwrap();
+    let msg = expect_corrupt(e, &segs[2], 16);
+    assert!(msg.contains("gap"), "{msg}");
+}
+
+#[test]
+fn segment_renamed_to_a_wrong_base_seq_is_corruption() {
+    let dir = journal_with(80);
+    let segs = segments(dir.path());
+    let wrong = seg_path(dir.path(), 999_999);
+    std::fs::rename(segs.last().unwrap(), &wrong).unwrap();
+    expect_corrupt(verify(dir.path()).unwrap_err(), &wrong, 16);
+}
+
+#[test]
+fn garbage_file_contents_never_panic_recovery() {
+    // Every byte value at many positions of a small journal: open must return, never panic.
+    let dir = journal_with(12);
+    let seg = segments(dir.path()).remove(0);
+    let orig = std::fs::read(&seg).unwrap();
+    let used = frames(&seg).last().map_or(64, |(o, l)| o + l);
+    for pos in (0..used + 16).step_by(5) {
+        for val in [0x00, 0x01, 0x7f, 0xff] {
+            let mut b = orig.clone();
+            b[pos] = val;
+            std::fs::write(&seg, &b).unwrap();
+            let _ = verify(dir.path());
+            let _ = inspect(dir.path());
+            if let Ok(mut r) = Reader::open(dir.path()) {
+                while let Ok(Some(_)) = r.next() {}
+            }
+        }
+    }
+    std::fs::write(&seg, &orig).unwrap();
+    assert_eq!(verify(dir.path()).unwrap().records, 12);
+}
+
+#[test]
+fn inspect_reports_segments_kinds_and_ranges() {
+    let dir = journal_with(100);
+    let r = inspect(dir.path()).unwrap();
+    assert_eq!(r.integrity, Integrity::Ok);
+    assert_eq!(
+        (r.records, r.first_seq, r.last_seq),
+        (100, Some(1), Some(100))
+    );
+    assert_eq!((r.first_ts_ns, r.last_ts_ns), (Some(10), Some(1000)));
+    assert_eq!(r.kinds.values().sum::<u64>(), 100);
+    assert_eq!(r.kinds[&0], 14);
+    assert_eq!(r.segments.iter().map(|s| s.records).sum::<u64>(), 100);
+    assert_eq!(r.segments[0].base_seq, 1);
+    assert!(
+        r.segments
+            .iter()
+            .all(|s| s.capacity == 4096 - 64 && s.bytes_used <= 4096)
+    );
+    assert!(
+        r.segments
+            .windows(2)
+            .all(|w| w[1].base_seq == w[0].base_seq + w[0].records)
+    );
+}
