@@ -423,16 +423,27 @@ fn journal_verify(dir: &Path) -> Result<ExitCode> {
                 (Some(a), Some(b)) => format!("seq {a}..={b}"),
                 _ => "no records".into(),
             };
-            println!(
-                "{}: ok: {} segments, {} records ({range}); CRCs, chain and sequence verified",
-                dir.display(),
-                r.segments,
-                r.records
+            let summary = format!(
+                "{} segments, {} valid records ({range}); CRCs, chain and sequence verified",
+                r.segments, r.records
             );
-            if let Some(t) = &r.torn_tail {
-                println!("  note: {}", describe_torn(t));
+            match &r.torn_tail {
+                None => {
+                    println!("{}: ok: {summary}", dir.display());
+                    Ok(ExitCode::SUCCESS)
+                }
+                // A crash mid-append leaves this, but so does damage to the last record:
+                // verify cannot tell which, so it reports rather than vouches.
+                Some(t) => {
+                    println!("{}: TORN TAIL: {summary}", dir.display());
+                    println!("  {}", describe_torn(t));
+                    println!(
+                        "  expected after a crash while appending; otherwise the end of the \
+                         journal was damaged: keep a copy before opening it for writing"
+                    );
+                    Ok(ExitCode::from(2))
+                }
             }
-            Ok(ExitCode::SUCCESS)
         }
         Err(e @ keel_journal::JournalError::Corrupt { .. }) => {
             println!("{}: DAMAGED: {e}", dir.display());

@@ -535,3 +535,31 @@ fn usage_errors_and_unsafe_symbols_exit_1() {
     }
     assert!(!dir.join("store").exists() && !dir.join("1m").exists());
 }
+
+#[test]
+fn damage_to_the_last_record_is_not_reported_as_ok() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    import_bundled(dir);
+    std::fs::write(dir.join("sma.toml"), SMA_CONFIG).unwrap();
+    assert_ok(&keel(
+        &["backtest", "--config", "sma.toml", "--out", "run"],
+        dir,
+    ));
+    let journal = dir.join("run/journal");
+    let info = keel_journal::inspect(&journal).unwrap();
+    let seg = info.segments.last().unwrap();
+    // Inside the final checkpoint's digest, a few bytes before the end of the records.
+    let offset = usize::try_from(seg.bytes_used).unwrap() - 20;
+    let path = journal.join(&seg.file_name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[offset] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let o = keel(&["journal", "verify", journal.to_str().unwrap()], dir);
+    assert_clean_failure(&o, 2, &["TORN TAIL", &seg.file_name]);
+    let o = keel(&["replay", "verify", journal.to_str().unwrap()], dir);
+    assert!(
+        !o.status.success(),
+        "replay must not vouch for a damaged journal"
+    );
+}
