@@ -1,31 +1,17 @@
 //! End-to-end tests of the `keel` binary: import → backtest → report, determinism,
 //! `replay verify`, and bad input. They run the real binary as a user would.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
+
+use common::{assert_ok, keel, text};
 
 use keel_engine::RecordKind;
 use keel_engine::event::Decision;
 use keel_journal::{Journal, Options, Reader};
 use keel_replay::codec::{Decoded, Encoder, decode};
-
-const KEEL: &str = env!("CARGO_BIN_EXE_keel");
-const ROOT: &str = env!("CARGO_MANIFEST_DIR");
-
-fn keel(args: &[&str], cwd: &Path) -> Output {
-    Command::new(KEEL)
-        .args(args)
-        .current_dir(cwd)
-        .output()
-        .expect("keel runs")
-}
-
-fn text(o: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&o.stdout).into_owned(),
-        String::from_utf8_lossy(&o.stderr).into_owned(),
-    )
-}
 
 /// Asserts the command failed cleanly: non-zero exit, a message, no panic.
 fn assert_clean_failure(o: &Output, code: i32, needles: &[&str]) {
@@ -40,12 +26,6 @@ fn assert_clean_failure(o: &Output, code: i32, needles: &[&str]) {
     for n in needles {
         assert!(all.contains(n), "expected `{n}` in:\n{all}");
     }
-}
-
-fn assert_ok(o: &Output) -> String {
-    let (out, err) = text(o);
-    assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
-    out
 }
 
 const SMA_CONFIG: &str = r#"
@@ -67,23 +47,7 @@ lot_size = 0.001
 
 /// Imports the bundled month of BTC perpetual bars into `dir/store`.
 fn import_bundled(dir: &Path) {
-    let csv = Path::new(ROOT).join("data/btc-perp-20211231-20220201_1m.csv");
-    let out = assert_ok(&keel(
-        &[
-            "data",
-            "import",
-            "--format",
-            "csv",
-            csv.to_str().unwrap(),
-            "--symbol",
-            "BTCUSDT",
-            "--interval",
-            "1m",
-            "--store",
-            "store",
-        ],
-        dir,
-    ));
+    let out = common::import_bundled(dir);
     assert!(out.contains("45031 bars added"), "{out}");
 }
 
@@ -111,23 +75,7 @@ fn same_backtest_twice_gives_identical_journals_and_verifies() {
     let dir = tmp.path();
     import_bundled(dir);
     // Importing the same file again changes nothing.
-    let csv = Path::new(ROOT).join("data/btc-perp-20211231-20220201_1m.csv");
-    let again = assert_ok(&keel(
-        &[
-            "data",
-            "import",
-            "--format",
-            "csv",
-            csv.to_str().unwrap(),
-            "--symbol",
-            "BTCUSDT",
-            "--interval",
-            "1m",
-            "--store",
-            "store",
-        ],
-        dir,
-    ));
+    let again = common::import_bundled(dir);
     assert!(
         again.contains("0 bars added, 45031 already present"),
         "{again}"

@@ -9,6 +9,8 @@
 // Reference values are quoted digit for digit from their source.
 #![allow(clippy::excessive_precision)]
 
+mod common;
+
 use std::path::Path;
 
 use keel_engine::indicators::{Atr, Bollinger, Ema, Macd, Rsi, Sma};
@@ -169,29 +171,8 @@ fn rsi_matches_talib_python_test_vector() {
 fn keel_indicators_command_writes_talib_values() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let keel = |args: &[&str]| {
-        let o = std::process::Command::new(env!("CARGO_BIN_EXE_keel"))
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    };
-    let csv = root.join("data/btc-perp-20211231-20220201_1m.csv");
-    keel(&[
-        "data",
-        "import",
-        "--format",
-        "csv",
-        csv.to_str().unwrap(),
-        "--symbol",
-        "BTCUSDT",
-        "--interval",
-        "1m",
-        "--store",
-        "store",
-    ]);
+    let keel = |args: &[&str]| common::assert_ok(&common::keel(args, dir));
+    common::import_bundled(dir);
     keel(&[
         "indicators",
         "--store",
