@@ -44,7 +44,61 @@ pub struct AccountSection {
 #[derive(Debug, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum StrategySection {
-    SmaCross { fast: u32, slow: u32 },
+    SmaCross {
+        fast: u32,
+        slow: u32,
+    },
+    EmaCross {
+        fast: u32,
+        slow: u32,
+    },
+    Rsi {
+        #[serde(default = "default_rsi_period")]
+        period: u32,
+        #[serde(default = "default_oversold")]
+        oversold: f64,
+        #[serde(default = "default_overbought")]
+        overbought: f64,
+    },
+    Bollinger {
+        #[serde(default = "default_bb_period")]
+        period: u32,
+        #[serde(default = "default_bb_k")]
+        k: f64,
+    },
+    Macd {
+        #[serde(default = "default_macd_fast")]
+        fast: u32,
+        #[serde(default = "default_macd_slow")]
+        slow: u32,
+        #[serde(default = "default_macd_signal")]
+        signal: u32,
+    },
+}
+
+fn default_rsi_period() -> u32 {
+    14
+}
+fn default_oversold() -> f64 {
+    30.0
+}
+fn default_overbought() -> f64 {
+    70.0
+}
+fn default_bb_period() -> u32 {
+    20
+}
+fn default_bb_k() -> f64 {
+    2.0
+}
+fn default_macd_fast() -> u32 {
+    12
+}
+fn default_macd_slow() -> u32 {
+    26
+}
+fn default_macd_signal() -> u32 {
+    9
 }
 
 #[derive(Debug, Deserialize)]
@@ -169,6 +223,18 @@ fn resolve(
     }
     let strategy = match file.strategy {
         StrategySection::SmaCross { fast, slow } => StrategyConfig::SmaCross { fast, slow },
+        StrategySection::EmaCross { fast, slow } => StrategyConfig::EmaCross { fast, slow },
+        StrategySection::Rsi {
+            period,
+            oversold,
+            overbought,
+        } => StrategyConfig::Rsi {
+            period,
+            oversold,
+            overbought,
+        },
+        StrategySection::Bollinger { period, k } => StrategyConfig::Bollinger { period, k },
+        StrategySection::Macd { fast, slow, signal } => StrategyConfig::Macd { fast, slow, signal },
     };
     strategy
         .validate()
@@ -267,6 +333,34 @@ slow = 30
             let err = parse(&bad).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
         }
+    }
+
+    #[test]
+    fn every_strategy_kind_parses_with_defaults() {
+        for (section, want) in [
+            ("kind = \"ema_cross\"\nfast = 5\nslow = 20", "ema_cross"),
+            ("kind = \"rsi\"", "rsi"),
+            (
+                "kind = \"rsi\"\nperiod = 7\noversold = 25\noverbought = 75",
+                "rsi",
+            ),
+            ("kind = \"bollinger\"", "bollinger"),
+            ("kind = \"macd\"\nsignal = 5", "macd"),
+        ] {
+            let text = GOOD.replace("kind = \"sma_cross\"\nfast = 10\nslow = 30", section);
+            let spec = parse(&text).unwrap_or_else(|e| panic!("{section}: {e:#}"));
+            assert_eq!(spec.core.strategy.name(), want);
+        }
+        let bad = GOOD.replace(
+            "kind = \"sma_cross\"\nfast = 10\nslow = 30",
+            "kind = \"rsi\"\noversold = 80",
+        );
+        assert!(format!("{:#}", parse(&bad).unwrap_err()).contains("oversold"));
+        let typo = GOOD.replace(
+            "kind = \"sma_cross\"\nfast = 10\nslow = 30",
+            "kind = \"macd\"\nsignal_period = 5",
+        );
+        assert!(format!("{:#}", parse(&typo).unwrap_err()).contains("signal_period"));
     }
 
     #[test]

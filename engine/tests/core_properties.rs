@@ -1,5 +1,5 @@
-//! Property tests of the core driven by the simulated venue, over random bar series and
-//! random strategy parameters. Checked after every input:
+//! Property tests of the core driven by the simulated venue, over random bar series, every
+//! built-in strategy and random strategy parameters. Checked after every input:
 //! - the core's cash equals the venue's (the core follows what the venue booked);
 //! - each position equals the signed sum of its fills;
 //! - fees are never negative; client order ids are never reused.
@@ -48,14 +48,14 @@ struct Run {
 }
 
 /// Drives core and venue the way the backtest does, checking invariants per input.
-fn drive(candles: &[Candle], fast: u32, slow: u32, fee_bps: i64) -> Run {
+fn drive(candles: &[Candle], strategy: StrategyConfig, fee_bps: i64) -> Run {
     let fee = Fixed(fee_bps * 10_000);
     let balance = Fixed::from_int(1_000);
     let config = CoreConfig {
         symbol: symbol(),
         interval_ns: 60_000_000_000,
         starting_balance: balance,
-        strategy: StrategyConfig::SmaCross { fast, slow },
+        strategy,
         sizing: Sizing {
             allocation: Fixed::ONE,
             lot_size: Fixed::parse("0.01").unwrap(),
@@ -140,15 +140,24 @@ proptest! {
     #[test]
     fn core_follows_the_venue_and_replays_from_any_snapshot(
         steps in prop::collection::vec((-400i32..400, 0u16..300), 50..600),
+        kind in 0usize..5,
         fast in 1u32..10,
         extra in 1u32..30,
+        level in 5.0f64..45.0,
         fee_bps in 0i64..30,
         cut in 0.0f64..1.0,
     ) {
         let candles = bars(&steps);
         let slow = fast + extra;
-        let a = drive(&candles, fast, slow, fee_bps);
-        let b = drive(&candles, fast, slow, fee_bps);
+        let strategy = match kind {
+            0 => StrategyConfig::SmaCross { fast, slow },
+            1 => StrategyConfig::EmaCross { fast, slow },
+            2 => StrategyConfig::Rsi { period: fast + 1, oversold: level, overbought: 100.0 - level },
+            3 => StrategyConfig::Bollinger { period: fast + 1, k: level / 20.0 },
+            _ => StrategyConfig::Macd { fast, slow, signal: extra.min(9) },
+        };
+        let a = drive(&candles, strategy.clone(), fee_bps);
+        let b = drive(&candles, strategy, fee_bps);
         prop_assert_eq!(a.digest, b.digest);
 
         // Snapshot at a random input, restore, and apply the rest.

@@ -1,12 +1,14 @@
 //! Strategies turn closed candles into signals. They hold indicator state only: positions,
 //! orders and sizing belong to the core, so a strategy never needs to know what was filled.
 
+pub mod signals;
 pub mod sma_cross;
 
 use crate::candle::Candle;
 use crate::config::StrategyConfig;
 use crate::event::SignalAction;
 
+pub use signals::{BollingerBreakout, EmaCross, MacdCross, RsiLevels};
 pub use sma_cross::SmaCross;
 
 /// A strategy's view after a closed candle.
@@ -30,6 +32,10 @@ pub trait Strategy {
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum StrategyState {
     SmaCross(SmaCross),
+    EmaCross(EmaCross),
+    Rsi(RsiLevels),
+    Bollinger(BollingerBreakout),
+    Macd(MacdCross),
 }
 
 impl StrategyState {
@@ -38,12 +44,32 @@ impl StrategyState {
             StrategyConfig::SmaCross { fast, slow } => {
                 StrategyState::SmaCross(SmaCross::new(fast as usize, slow as usize))
             }
+            StrategyConfig::EmaCross { fast, slow } => {
+                StrategyState::EmaCross(EmaCross::new(fast as usize, slow as usize))
+            }
+            StrategyConfig::Rsi {
+                period,
+                oversold,
+                overbought,
+            } => StrategyState::Rsi(RsiLevels::new(period as usize, oversold, overbought)),
+            StrategyConfig::Bollinger { period, k } => {
+                StrategyState::Bollinger(BollingerBreakout::new(period as usize, k))
+            }
+            StrategyConfig::Macd { fast, slow, signal } => StrategyState::Macd(MacdCross::new(
+                fast as usize,
+                slow as usize,
+                signal as usize,
+            )),
         }
     }
 
     pub fn as_strategy(&mut self) -> &mut dyn Strategy {
         match self {
             StrategyState::SmaCross(s) => s,
+            StrategyState::EmaCross(s) => s,
+            StrategyState::Rsi(s) => s,
+            StrategyState::Bollinger(s) => s,
+            StrategyState::Macd(s) => s,
         }
     }
 }
