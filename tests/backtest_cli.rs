@@ -511,3 +511,34 @@ fn damage_to_the_last_record_is_not_reported_as_ok() {
         "replay must not vouch for a damaged journal"
     );
 }
+
+/// Every configuration shipped in examples/ runs on the bundled data and verifies.
+#[test]
+fn every_example_config_runs_and_replays_without_divergence() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    import_bundled(dir);
+    let examples = Path::new(common::ROOT).join("examples");
+    std::fs::create_dir(dir.join("examples")).unwrap();
+    let mut ran = 0;
+    for entry in std::fs::read_dir(&examples).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        // Same relative layout as the repository: examples/X.toml with store = "../store".
+        std::fs::copy(&path, dir.join("examples").join(&name)).unwrap();
+        let config = format!("examples/{name}");
+        let out = format!("runs/{name}");
+        let summary = assert_ok(&keel(
+            &["backtest", "--config", &config, "--out", &out],
+            dir,
+        ));
+        assert!(summary.contains("trades"), "{name}: {summary}");
+        let v = assert_ok(&keel(&["replay", "verify", &format!("{out}/journal")], dir));
+        assert!(v.contains("0 divergences"), "{name}: {v}");
+        ran += 1;
+    }
+    assert!(ran >= 5, "expected an example per strategy, ran {ran}");
+}
