@@ -309,6 +309,17 @@ lot_size = 0.01
     close("total_return_pct", -16.735402);
     close("max_drawdown_pct", 20.396_166_873);
     close("fees_paid", 0.87402);
+    // In a position at the close of bars 5 and 6 only: 2 of 8 bars.
+    close("exposure_pct", 25.0);
+    // Held from bar 5's open to bar 7's open: two minutes.
+    close("avg_holding_hours", 2.0 / 60.0);
+    // One losing trade: expectancy is its PnL; ratio (1 + 0/avg_loss) × 0 − 1 = −1.
+    close("expectancy", -167.35402);
+    close("expectancy_ratio", -1.0);
+    // Peak at bar 5's close (00:06), never regained by the last close (00:08).
+    close("max_drawdown_duration_days", 2.0 / 1440.0);
+    assert_eq!(r["by_symbol"][0]["name"], "TESTUSDT");
+    assert_eq!(r["by_strategy"][0]["name"], "sma_cross");
     assert_eq!(r["trades"], 1);
     let t = &r["trade_list"][0];
     assert_eq!(t["side"], "long");

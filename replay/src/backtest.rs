@@ -165,7 +165,8 @@ pub fn run(
     let mut curve = EquityCurve::default();
     engine.run(&mut io, |event, core| {
         if let Event::Candle(c) = event {
-            curve.push(c.close_time_ns(), core.equity());
+            let exposed = !core.state().portfolio.position(&c.symbol).is_zero();
+            curve.push(c.close_time_ns(), core.equity(), exposed);
         }
     })?;
     let Some(first_open_ns) = io.first_open_ns else {
@@ -201,10 +202,20 @@ fn build_report(
     let daily = curve.daily_returns(starting);
     let trades = &state.portfolio.closed_trades;
     let stats = report::trade_stats(trades);
+    const NS_PER_DAY: f64 = 86_400e9;
+    let days = (end_ns - start_ns) as f64 / NS_PER_DAY;
+    let cagr_pct = report::cagr(starting, final_equity, days).map(|c| c * 100.0);
+    let max_dd = curve.max_drawdown_pct(starting);
+    let strategy = spec.core.strategy.name();
+    let holding: Vec<f64> = trades
+        .iter()
+        .map(|t| (t.exit_time_ns - t.entry_time_ns) as f64 / 3.6e12)
+        .collect();
     Report {
+        schema: 1,
         symbol: spec.symbol.to_string(),
         interval: spec.interval.name(),
-        strategy: spec.core.strategy.name().to_string(),
+        strategy: strategy.to_string(),
         start: report::iso8601(start_ns),
         end: report::iso8601(end_ns),
         candles: state.counters.candles,
@@ -215,16 +226,28 @@ fn build_report(
         } else {
             0.0
         },
-        max_drawdown_pct: curve.max_drawdown_pct(starting),
+        cagr_pct,
+        max_drawdown_pct: max_dd,
+        max_drawdown_duration_days: curve.max_drawdown_duration_ns(starting, start_ns) as f64
+            / NS_PER_DAY,
+        calmar: cagr_pct.filter(|_| max_dd > 0.0).map(|c| c / max_dd),
         sharpe: report::sharpe(&daily, 365.0),
         sortino: report::sortino(&daily, 365.0),
         trades: trades.len(),
         win_rate_pct: stats.win_rate_pct,
         profit_factor: stats.profit_factor,
+        expectancy: stats.expectancy,
+        expectancy_ratio: stats.expectancy_ratio,
+        avg_holding_hours: (!holding.is_empty())
+            .then(|| holding.iter().sum::<f64>() / holding.len() as f64),
+        exposure_pct: curve.exposure_pct(),
         fees_paid: state.portfolio.fees_paid.to_f64(),
         open_position: state.portfolio.position(&spec.symbol).to_f64(),
         run_journal: spec.journal_dir.display().to_string(),
         digest: keel_engine::core::hex(digest),
+        by_symbol: report::breakdown(trades, |t| t.symbol.to_string()),
+        // One strategy per run today; grouping by name keeps the shape multi-strategy runs need.
+        by_strategy: report::breakdown(trades, |_| strategy.to_string()),
         trade_list: trades.iter().map(TradeRow::from_trade).collect(),
     }
 }

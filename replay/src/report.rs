@@ -58,6 +58,8 @@ impl TradeRow {
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Report {
+    /// Version of this layout (documented in README, "report.json").
+    pub schema: u32,
     pub symbol: String,
     pub interval: String,
     pub strategy: String,
@@ -67,7 +69,14 @@ pub struct Report {
     pub starting_balance: f64,
     pub final_equity: f64,
     pub total_return_pct: f64,
+    /// Compound annual growth rate over the run's calendar span, in percent.
+    pub cagr_pct: Option<f64>,
     pub max_drawdown_pct: f64,
+    /// Longest time equity spent below a previous peak, in days (to the end if never
+    /// recovered).
+    pub max_drawdown_duration_days: f64,
+    /// CAGR divided by max drawdown (both in percent); `null` without a drawdown.
+    pub calmar: Option<f64>,
     /// Annualised from daily returns; `null` with fewer than two days or no variation.
     pub sharpe: Option<f64>,
     pub sortino: Option<f64>,
@@ -75,24 +84,85 @@ pub struct Report {
     pub win_rate_pct: Option<f64>,
     /// Gross profit over gross loss of closed trades; `null` when nothing was lost.
     pub profit_factor: Option<f64>,
+    /// Mean PnL per closed trade: win rate × average win − loss rate × average loss.
+    pub expectancy: Option<f64>,
+    /// (1 + average win / average loss) × win rate − 1; `null` without losses.
+    pub expectancy_ratio: Option<f64>,
+    pub avg_holding_hours: Option<f64>,
+    /// Share of bars that ended with an open position, in percent.
+    pub exposure_pct: f64,
     pub fees_paid: f64,
     /// Position still open at the end (not in `trade_list`), in base units.
     pub open_position: f64,
     pub run_journal: String,
     /// BLAKE3 of the core's final state; equal digests mean identical sessions.
     pub digest: String,
+    /// Closed trades grouped by symbol and by strategy.
+    pub by_symbol: Vec<Breakdown>,
+    pub by_strategy: Vec<Breakdown>,
     pub trade_list: Vec<TradeRow>,
 }
 
-/// Equity observed after each bar: `(bar close time ns, equity)`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Breakdown {
+    pub name: String,
+    pub trades: usize,
+    pub pnl: f64,
+    pub fees: f64,
+    pub win_rate_pct: Option<f64>,
+}
+
+/// Equity observed after each bar: `(bar close time ns, equity)`, and how many bars ended
+/// with a position open.
 #[derive(Debug, Default, Clone)]
 pub struct EquityCurve {
     pub points: Vec<(i64, f64)>,
+    pub exposed_bars: u64,
 }
 
 impl EquityCurve {
-    pub fn push(&mut self, ts_ns: i64, equity: Fixed) {
+    pub fn push(&mut self, ts_ns: i64, equity: Fixed, exposed: bool) {
         self.points.push((ts_ns, equity.to_f64()));
+        self.exposed_bars += u64::from(exposed);
+    }
+
+    pub fn exposure_pct(&self) -> f64 {
+        if self.points.is_empty() {
+            return 0.0;
+        }
+        self.exposed_bars as f64 / self.points.len() as f64 * 100.0
+    }
+
+    /// Drawdown in percent of the running peak at every point.
+    pub fn drawdowns_pct(&self, starting: f64) -> Vec<f64> {
+        let mut peak = starting;
+        self.points
+            .iter()
+            .map(|&(_, e)| {
+                peak = peak.max(e);
+                if peak > 0.0 {
+                    (peak - e) / peak * 100.0
+                } else {
+                    0.0
+                }
+            })
+            .collect()
+    }
+
+    /// Longest stretch, in nanoseconds, from a peak until equity is back at it (or the end).
+    pub fn max_drawdown_duration_ns(&self, starting: f64, start_ns: i64) -> i64 {
+        let mut peak = starting;
+        let mut peak_ts = start_ns;
+        let mut longest = 0;
+        for &(ts, e) in &self.points {
+            if e >= peak {
+                peak = e;
+                peak_ts = ts;
+            } else {
+                longest = longest.max(ts - peak_ts);
+            }
+        }
+        longest
     }
 
     /// Largest peak-to-trough fall, in percent of the peak (0 when equity never fell).
@@ -155,6 +225,57 @@ pub fn sortino(returns: &[f64], periods_per_year: f64) -> Option<f64> {
 pub struct TradeStats {
     pub win_rate_pct: Option<f64>,
     pub profit_factor: Option<f64>,
+    pub expectancy: Option<f64>,
+    pub expectancy_ratio: Option<f64>,
+}
+
+/// Compound annual growth rate (a fraction) from `start` to `end` equity over `days`, the way
+/// freqtrade computes it: (end / start)^(365 / days) − 1.
+pub fn cagr(start: f64, end: f64, days: f64) -> Option<f64> {
+    (start > 0.0 && end >= 0.0 && days > 0.0).then(|| (end / start).powf(365.0 / days) - 1.0)
+}
+
+/// Expectancy and expectancy ratio of a list of trade PnLs (freqtrade's definitions).
+pub fn expectancy(pnls: &[f64]) -> (Option<f64>, Option<f64>) {
+    if pnls.is_empty() {
+        return (None, None);
+    }
+    let n = pnls.len() as f64;
+    let wins: Vec<f64> = pnls.iter().copied().filter(|p| *p > 0.0).collect();
+    let losses: Vec<f64> = pnls.iter().filter(|p| **p < 0.0).map(|p| -p).collect();
+    let mean = |v: &[f64]| {
+        if v.is_empty() {
+            0.0
+        } else {
+            v.iter().sum::<f64>() / v.len() as f64
+        }
+    };
+    let (win_rate, loss_rate) = (wins.len() as f64 / n, losses.len() as f64 / n);
+    let (avg_win, avg_loss) = (mean(&wins), mean(&losses));
+    let expectancy = win_rate * avg_win - loss_rate * avg_loss;
+    let ratio = (avg_loss > 0.0).then(|| (1.0 + avg_win / avg_loss) * win_rate - 1.0);
+    (Some(expectancy), ratio)
+}
+
+/// Closed trades grouped by `key`, in name order.
+pub fn breakdown(trades: &[ClosedTrade], key: impl Fn(&ClosedTrade) -> String) -> Vec<Breakdown> {
+    let mut groups: std::collections::BTreeMap<String, Vec<&ClosedTrade>> = Default::default();
+    for t in trades {
+        groups.entry(key(t)).or_default().push(t);
+    }
+    groups
+        .into_iter()
+        .map(|(name, ts)| {
+            let wins = ts.iter().filter(|t| t.pnl > Fixed::ZERO).count();
+            Breakdown {
+                name,
+                trades: ts.len(),
+                pnl: ts.iter().map(|t| t.pnl.to_f64()).sum(),
+                fees: ts.iter().map(|t| t.fees.to_f64()).sum(),
+                win_rate_pct: Some(wins as f64 / ts.len() as f64 * 100.0),
+            }
+        })
+        .collect()
 }
 
 pub fn trade_stats(trades: &[ClosedTrade]) -> TradeStats {
@@ -162,14 +283,20 @@ pub fn trade_stats(trades: &[ClosedTrade]) -> TradeStats {
         return TradeStats {
             win_rate_pct: None,
             profit_factor: None,
+            expectancy: None,
+            expectancy_ratio: None,
         };
     }
+    let pnls: Vec<f64> = trades.iter().map(|t| t.pnl.to_f64()).collect();
+    let (expectancy, expectancy_ratio) = expectancy(&pnls);
     let wins = trades.iter().filter(|t| t.pnl > Fixed::ZERO).count();
     let gross_profit: f64 = trades.iter().map(|t| t.pnl.to_f64().max(0.0)).sum();
     let gross_loss: f64 = trades.iter().map(|t| (-t.pnl.to_f64()).max(0.0)).sum();
     TradeStats {
         win_rate_pct: Some(wins as f64 / trades.len() as f64 * 100.0),
         profit_factor: (gross_loss > 0.0).then(|| gross_profit / gross_loss),
+        expectancy,
+        expectancy_ratio,
     }
 }
 
@@ -209,7 +336,13 @@ impl Report {
             "  equity        {:.2} → {:.2}   ({:+.2}%)\n",
             self.starting_balance, self.final_equity, self.total_return_pct
         );
-        s += &format!("  max drawdown  {:.2}%\n", self.max_drawdown_pct);
+        s += &format!(
+            "  cagr          {}   max drawdown {:.2}% over {:.1} days   calmar {}\n",
+            self.cagr_pct.map_or("n/a".into(), |c| format!("{c:.2}%")),
+            self.max_drawdown_pct,
+            self.max_drawdown_duration_days,
+            opt(self.calmar, 2)
+        );
         s += &format!(
             "  sharpe        {}   sortino {}   (daily returns, ×√365)\n",
             opt(self.sharpe, 2),
@@ -222,6 +355,12 @@ impl Report {
                 .map_or("n/a".into(), |w| format!("{w:.1}%")),
             opt(self.profit_factor, 2),
             self.fees_paid
+        );
+        s += &format!(
+            "  expectancy    {} per trade   avg holding {} h   exposure {:.1}%\n",
+            opt(self.expectancy, 2),
+            opt(self.avg_holding_hours, 1),
+            self.exposure_pct
         );
         if self.open_position != 0.0 {
             s += &format!(
@@ -244,6 +383,7 @@ mod tests {
     fn drawdown_is_peak_to_trough() {
         let curve = EquityCurve {
             points: vec![(1, 100.0), (2, 120.0), (3, 90.0), (4, 130.0), (5, 117.0)],
+            exposed_bars: 0,
         };
         assert!((curve.max_drawdown_pct(100.0) - 25.0).abs() < 1e-12);
     }
@@ -255,6 +395,7 @@ mod tests {
             // Two bars closing inside day 0 and one closing exactly at midnight (day 0),
             // then day 1.
             points: vec![(d / 2, 50.0), (d, 110.0), (d + 60, 99.0), (2 * d, 121.0)],
+            exposed_bars: 0,
         };
         let r = curve.daily_returns(100.0);
         assert_eq!(r.len(), 2);
@@ -272,6 +413,51 @@ mod tests {
         assert!((s - 5.806_294_359_330_4).abs() < 1e-9, "sharpe {s}");
         let so = sortino(&r, 365.0).unwrap();
         assert!((so - 11.940_608_234_089_2).abs() < 1e-9, "sortino {so}");
+    }
+
+    /// freqtrade's `test_calculate_cagr` cases: (start, end, days) → round(cagr, 4).
+    #[test]
+    fn cagr_matches_freqtrade_cases() {
+        for (start, end, days, want) in [
+            (64900.0, 176000.0, 1095.0, 0.3945),
+            (64900.0, 176000.0, 365.0, 1.7119),
+            (1000.0, 1000.0, 365.0, 0.0),
+            (1000.0, 1500.0, 365.0, 0.5),
+            (1000.0, 1500.0, 100.0, 3.3927),
+            (0.01, 0.01762792, 120.0, 4.6087),
+        ] {
+            let got = cagr(start, end, days).unwrap();
+            assert!(
+                (got - want).abs() < 0.00005,
+                "cagr({start}, {end}, {days}) = {got}"
+            );
+        }
+    }
+
+    /// freqtrade's `test_calculate_expectancy` small example.
+    #[test]
+    fn expectancy_matches_freqtrade_example() {
+        let pnls = [100.0, 200.0, 50.0, -150.0, 300.0, -100.0, 80.0, -30.0];
+        let (e, ratio) = expectancy(&pnls);
+        assert!((e.unwrap() - 56.25).abs() < 1e-9);
+        assert!((ratio.unwrap() - 0.602_678_57).abs() < 1e-8);
+    }
+
+    #[test]
+    fn drawdown_duration_runs_from_peak_to_recovery() {
+        let curve = EquityCurve {
+            points: vec![
+                (10, 100.0),
+                (20, 120.0),
+                (30, 90.0),
+                (60, 110.0),
+                (70, 125.0),
+                (80, 100.0),
+            ],
+            exposed_bars: 0,
+        };
+        // Peak 120 at 20, back above it at 70: 40 ns under water (longest before the end's 10).
+        assert_eq!(curve.max_drawdown_duration_ns(100.0, 0), 40);
     }
 
     #[test]
