@@ -296,8 +296,18 @@ fn run_backtest(config: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
     let json = serde_json::to_string_pretty(&outcome.report)?;
     std::fs::write(&report_path, json + "\n")
         .with_context(|| format!("cannot write {}", report_path.display()))?;
+    let html_path = out.join("report.html");
+    std::fs::write(
+        &html_path,
+        keel_replay::html::render(&outcome.report, &outcome.curve),
+    )
+    .with_context(|| format!("cannot write {}", html_path.display()))?;
     print!("{}", outcome.report.summary(&outcome.curve));
-    println!("  report        {}", report_path.display());
+    println!(
+        "  report        {} and {}",
+        report_path.display(),
+        html_path.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

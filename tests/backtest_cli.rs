@@ -319,6 +319,18 @@ lot_size = 0.01
     // Peak at bar 5's close (00:06), never regained by the last close (00:08).
     close("max_drawdown_duration_days", 2.0 / 1440.0);
     assert_eq!(r["by_symbol"][0]["name"], "TESTUSDT");
+    let html = std::fs::read_to_string(dir.join("run/report.html")).unwrap();
+    assert_eq!(
+        html.matches("<svg").count(),
+        2,
+        "equity and drawdown charts"
+    );
+    assert_eq!(
+        html.matches("<tr>").count() - 17,
+        1,
+        "16 metric rows, a header, one trade"
+    );
+    assert!(html.contains("2022-01-01T00:05:00Z") && html.contains("-167.35"));
     assert_eq!(r["by_strategy"][0]["name"], "sma_cross");
     assert_eq!(r["trades"], 1);
     let t = &r["trade_list"][0];
