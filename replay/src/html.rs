@@ -195,10 +195,10 @@ pub fn render(report: &Report, curve: &EquityCurve) -> String {
             t.fees
         );
     }
-    let _ = write!(
+    let _ = writeln!(
         h,
         "</table><p>Run journal <code>{}</code>, digest <code>{}</code>. Re-run with \
-         <code>keel replay verify</code>.</p></body></html>\n",
+         <code>keel replay verify</code>.</p></body></html>",
         escape(&r.run_journal),
         escape(&r.digest)
     );
