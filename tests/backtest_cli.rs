@@ -461,14 +461,15 @@ fn a_failed_backtest_leaves_the_previous_run_intact() {
     );
     assert_clean_failure(&o, 1, &["no candles"]);
     assert!(segment_bytes(&dir.join("keep/journal")) == before);
-    let leftovers: Vec<_> = std::fs::read_dir(dir.join("keep"))
+    let mut leftovers: Vec<String> = std::fs::read_dir(dir.join("keep"))
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
+    leftovers.sort();
     assert_eq!(
-        leftovers.len(),
-        2,
-        "only journal/ and report.json: {leftovers:?}"
+        leftovers,
+        ["journal", "report.html", "report.json"],
+        "no staging left behind"
     );
     let v = assert_ok(&keel(&["replay", "verify", "keep/journal"], dir));
     assert!(v.contains("0 divergences"));

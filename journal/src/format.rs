@@ -1,13 +1,15 @@
 //! Byte layout of segments and record frames (see the crate docs for the table), plus the small
 //! helpers every other module uses to read them: header encode/decode, frame validation, the
-//! chained CRC and segment file names. Nothing here does I/O.
+//! CRC chain rule and segment file names. Nothing here does I/O.
 
+use crate::crc::Kernel;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// First 8 bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"KEELJNL\0";
-/// Version of this byte layout.
-pub const FORMAT_VERSION: u16 = 1;
+/// Version of this byte layout. 2: the chain stores `mix(previous stored CRC, frame CRC)`
+/// (version 1, never released, seeded each frame's CRC with the previous one).
+pub const FORMAT_VERSION: u16 = 2;
 /// Size of the segment header; the first record starts here.
 pub const SEGMENT_HEADER_LEN: usize = 64;
 /// Size of a record frame header; the payload starts here (8-byte aligned).
@@ -119,10 +121,16 @@ pub fn unpack_word(word: u64) -> (u32, u32) {
     )
 }
 
-/// Chained CRC of a frame: `len` LE bytes, then `rest` = frame bytes `[8..len)`.
-#[inline]
-pub fn frame_crc(prev: u32, len: u32, rest: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c_append(prev, &len.to_le_bytes()), rest)
+/// Body CRC of a frame (CRC32C, seed 0): `len` LE bytes, then `rest` = frame bytes `[8..len)`.
+/// Portable reference version; the hot paths use `crc` module kernels that compute the same.
+pub fn frame_body_crc(len: u32, rest: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c_append(0, &len.to_le_bytes()), rest)
+}
+
+/// The stored CRC of a frame: `crc32c_append(prev, &body.to_le_bytes())`, where `prev` is the
+/// stored CRC of the previous record and `body` is [`frame_body_crc`] of this one.
+pub fn chain_crc(prev: u32, body: u32) -> u32 {
+    crc32c::crc32c_append(prev, &body.to_le_bytes())
 }
 
 /// File name of the segment whose first record is `base_seq`.
@@ -161,10 +169,20 @@ impl SegView {
         self.len
     }
 
-    /// Acquire-loads the publication word at `off`; 0 past the end of the segment.
-    #[inline]
+    /// An empty view (no segment): every word reads as 0.
+    pub(crate) fn empty() -> SegView {
+        SegView {
+            base: std::ptr::NonNull::<u64>::dangling().as_ptr() as *const u8,
+            len: 0,
+        }
+    }
+
+    /// Acquire-loads the publication word at `off`; 0 past the end of the segment. `off` is
+    /// always 8-aligned: frames start at 64 and advance by whole frames (multiples of 8).
+    #[inline(always)]
     pub(crate) fn word(&self, off: usize) -> u64 {
-        if off % FRAME_ALIGN != 0 || off + 8 > self.len {
+        debug_assert!(off % FRAME_ALIGN == 0);
+        if off >= self.len || self.len - off < 8 {
             return 0;
         }
         // SAFETY: in bounds (checked above) and 8-aligned (base is page aligned, off is 8-aligned);
@@ -182,63 +200,148 @@ impl SegView {
         unsafe { std::slice::from_raw_parts(self.base.add(off), end - off) }
     }
 
-    /// Validates the frame at `off` whose publication word is `word` (non-zero), chained on
-    /// `prev_crc` and expected to carry `expect_seq`. The error is a human reason.
-    #[inline]
-    pub(crate) fn check_frame(
+    /// Hints the CPU to start loading the cache line `ahead` bytes past `off` (no effect on
+    /// other architectures; a prefetch never faults, even past the mapping). Frame offsets form
+    /// a chain of dependent loads (each frame's length gives the next offset), so loads that
+    /// miss the cache would serialise; prefetching keeps them hitting.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, off: usize, ahead: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            let p = self.base.wrapping_add(off).wrapping_add(ahead) as *const i8;
+            // Two lines: a frame is often longer than one line, and lines skipped here would
+            // miss the cache when their turn comes.
+            // SAFETY: SSE is part of the x86-64 baseline; prefetch has no architectural effect.
+            unsafe {
+                _mm_prefetch::<_MM_HINT_T0>(p);
+                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
+            };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (off, ahead);
+    }
+
+    /// Pointer to byte `off` of the mapping, for payload slices of frames `check_frame` accepted.
+    #[inline(always)]
+    pub(crate) fn ptr(&self, off: usize) -> *const u8 {
+        self.base.wrapping_add(off)
+    }
+
+    /// Validates the frame at `off` whose publication word `word` (non-zero) was just loaded
+    /// there by [`SegView::word`]: length bounds, body CRC chained on `prev_crc` (the stored CRC
+    /// of the previous record, as read from it), seq `expect_seq`, reserved field and padding
+    /// zero. Every check runs for every frame; the error is only classified (and formatted by
+    /// the caller) when one fails.
+    #[inline(always)]
+    pub(crate) fn check_frame<K: Kernel>(
         &self,
         off: usize,
         word: u64,
         prev_crc: u32,
         expect_seq: u64,
-    ) -> Result<FrameMeta, String> {
+        k: K,
+    ) -> Result<FrameMeta, BadFrame> {
         let (crc, len) = unpack_word(word);
-        let l = len as usize;
-        if l < FRAME_HEADER_LEN {
-            return Err(format!(
-                "frame length {len} is shorter than the 32-byte frame header"
+        if len < FRAME_HEADER_LEN as u32 {
+            return Err(BadFrame::ShortLen { len });
+        }
+        // `off + 8 <= self.len` holds because `word` was loaded at `off`. In u64 so that
+        // rounding a length near u32::MAX cannot overflow a 32-bit usize.
+        let flen = (u64::from(len) + 7) & !7;
+        if flen > (self.len - off) as u64 {
+            return Err(BadFrame::PastEnd {
+                len,
+                seg_len: self.len,
+            });
+        }
+        let flen = flen as usize;
+        // SAFETY: the whole frame `[off, off + flen)` lies in the mapping (checked just above,
+        // once for all reads below), `base + off` is 8-aligned, and the frame is published (the
+        // acquire load of `word` happened before these reads), so its bytes no longer change.
+        let (seq, ts_ns, kw, body, pad) = unsafe {
+            let p = self.base.add(off);
+            let seq = u64::from_le((p.add(8) as *const u64).read());
+            let ts_ns = u64::from_le((p.add(16) as *const u64).read());
+            let kw = u64::from_le((p.add(24) as *const u64).read());
+            let body = k.body_in_place(p, len, seq, ts_ns, kw);
+            // Padding is outside the CRC; requiring zeros there means no byte of a frame can
+            // change unnoticed. It lives in the high bytes of the frame's last word.
+            let used = len as usize % 8;
+            let pad = if used != 0 {
+                u64::from_le((p.add(flen - 8) as *const u64).read()) >> (8 * used)
+            } else {
+                0
+            };
+            (seq, ts_ns, kw, body, pad)
+        };
+        let expected = k.mix(prev_crc, body);
+        let reserved = (kw >> 32) as u32;
+        if (expected != crc) | (seq != expect_seq) | (reserved != 0) | (pad != 0) {
+            return Err(BadFrame::classify(
+                crc, expected, seq, expect_seq, reserved, pad,
             ));
-        }
-        if off + l > self.len {
-            return Err(format!(
-                "frame length {len} runs past the end of the segment ({} bytes)",
-                self.len
-            ));
-        }
-        let rest = self.bytes(off + 8, l - 8);
-        let computed = frame_crc(prev_crc, len, rest);
-        if computed != crc {
-            return Err(format!(
-                "record CRC mismatch (stored {crc:#010x}, computed {computed:#010x} with the chain \
-                 of the previous record): the record or one before it was altered"
-            ));
-        }
-        let seq = le_u64(rest, 0);
-        if seq != expect_seq {
-            return Err(format!(
-                "sequence number {seq} where {expect_seq} was expected"
-            ));
-        }
-        if le_u32(rest, 20) != 0 {
-            return Err("reserved frame field is not zero".to_string());
-        }
-        // Padding is outside the CRC; requiring zeros there means no byte of a frame can change
-        // unnoticed.
-        if self
-            .bytes(off + l, round_up8(l) - l)
-            .iter()
-            .any(|&b| b != 0)
-        {
-            return Err("non-zero padding after the record".to_string());
         }
         Ok(FrameMeta {
             crc,
             len,
             seq,
-            ts_ns: le_u64(rest, 8),
-            kind: le_u16(rest, 16),
-            ver: le_u16(rest, 18),
+            ts_ns,
+            kind: kw as u16,
+            ver: (kw >> 16) as u16,
         })
+    }
+}
+
+/// Why a frame failed [`SegView::check_frame`]; [`BadFrame::reason`] says it in words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BadFrame {
+    ShortLen { len: u32 },
+    PastEnd { len: u32, seg_len: usize },
+    Crc { stored: u32, expected: u32 },
+    Seq { got: u64, want: u64 },
+    Reserved,
+    Padding,
+}
+
+impl BadFrame {
+    /// First failed check, in the order CRC, seq, reserved, padding.
+    #[cold]
+    #[inline(never)]
+    fn classify(stored: u32, expected: u32, seq: u64, want: u64, reserved: u32, pad: u64) -> Self {
+        if stored != expected {
+            BadFrame::Crc { stored, expected }
+        } else if seq != want {
+            BadFrame::Seq { got: seq, want }
+        } else if reserved != 0 {
+            BadFrame::Reserved
+        } else {
+            debug_assert!(pad != 0);
+            BadFrame::Padding
+        }
+    }
+
+    /// Human-readable reason.
+    #[cold]
+    pub(crate) fn reason(&self) -> String {
+        match *self {
+            BadFrame::ShortLen { len } => {
+                format!("frame length {len} is shorter than the 32-byte frame header")
+            }
+            BadFrame::PastEnd { len, seg_len } => {
+                format!("frame length {len} runs past the end of the segment ({seg_len} bytes)")
+            }
+            BadFrame::Crc { stored, expected } => format!(
+                "record CRC mismatch (stored {stored:#010x}, expected {expected:#010x} from the \
+                 record's bytes and the previous record's stored CRC): the record or one before \
+                 it was altered"
+            ),
+            BadFrame::Seq { got, want } => {
+                format!("sequence number {got} where {want} was expected")
+            }
+            BadFrame::Reserved => "reserved frame field is not zero".to_string(),
+            BadFrame::Padding => "non-zero padding after the record".to_string(),
+        }
     }
 }
 

@@ -5,7 +5,7 @@
 //! the tail from other threads or processes and only ever see complete records. Recovery on open
 //! truncates a torn tail and refuses anything that looks like corruption.
 //!
-//! # On-disk format (format_version 1, all integers little-endian)
+//! # On-disk format (format_version 2, all integers little-endian)
 //!
 //! A journal is a directory:
 //!
@@ -25,7 +25,7 @@
 //!
 //! ```text
 //! 0   magic          b"KEELJNL\0"
-//! 8   format_version u16 = 1
+//! 8   format_version u16 = 2
 //! 10  schema_version u16   (chosen by the caller, stored and reported, never interpreted)
 //! 12  reserved       u32 = 0
 //! 16  base_seq       u64   (must equal the number in the file name)
@@ -48,10 +48,29 @@
 //! 32  payload  (8-byte aligned, so rkyv archives can be accessed in place)
 //! ```
 //!
-//! `crc = crc32c_append(prev, len_le ++ frame[8..len))` where `prev` is the previous record's
-//! crc (the chain), the segment header's `prev_chain` for the first record of a segment, and 0
-//! for the first record of the journal. The chain makes reordering, splicing and edits
-//! detectable. It is **not** cryptographic: anyone can recompute it after a deliberate edit.
+//! The `crc` field chains the records together, in two steps (CRC32C = Castagnoli, as computed
+//! by `crc32c::crc32c_append`):
+//!
+//! ```text
+//! body(n)   = crc32c_append(0, len_le ++ frame[8..len))    this record alone (unseeded)
+//! crc(n)    = crc32c_append(crc(n-1), body(n)_le)           one 4-byte CRC step
+//! ```
+//!
+//! where `crc(n-1)` is the stored `crc` of the previous record, the segment header's
+//! `prev_chain` for the first record of a segment, and 0 for the first record of the journal.
+//! A reader validates record n by computing `body(n)` and checking `crc(n)` against
+//! `crc32c_append(crc(n-1), body(n)_le)` with `crc(n-1)` *as read from* the previous frame, so no
+//! computed value depends on the computation for another record: consecutive records are
+//! checked in parallel by the CPU (and the writer's CRCs overlap likewise), which is what lets
+//! validation run at memory speed. Seeding each record's CRC with the previous one instead would
+//! make the whole log one serial chain of 3-cycle `crc32` instructions.
+//!
+//! The chain still makes reordering, splicing, dropping and editing records detectable (together
+//! with the contiguous `seq`): changing any byte of record n changes `body(n)`, hence `crc(n)`,
+//! and a consistent edit must recompute the stored `crc` of every later record (and the
+//! `prev_chain` of every later segment). It is **not** cryptographic: anyone can recompute it
+//! after a deliberate edit; it detects accidents (torn writes, bit rot, misplaced files), not
+//! tampering.
 //!
 //! # Publication and crash safety
 //!
@@ -67,6 +86,7 @@
 //! fault-injecting implementations), [`writer`], [`reader`], [`recovery`], [`verify`],
 //! [`snapshot`].
 
+mod crc;
 pub mod error;
 pub mod format;
 pub mod reader;

@@ -12,9 +12,11 @@
 //! until the writer's recovery truncates it (open the [`crate::Journal`] first, or use
 //! [`crate::verify`] to tell a torn tail from corruption).
 
+use crate::crc::{Hw, Kernel, Sw};
 use crate::error::JournalError;
 use crate::format::{
-    FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, SegView, SegmentHeader, segment_file_name,
+    BadFrame, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, SegView, SegmentHeader, round_up8,
+    segment_file_name,
 };
 use crate::scan::list_segments;
 use crate::storage::{FsStorage, MapRo, Storage};
@@ -31,6 +33,23 @@ pub struct Record<'a> {
     pub payload: &'a [u8],
 }
 
+/// Bytes of frames validated per batch (small enough to stay in L1/L2 until they are read).
+const BATCH: usize = 16 << 10;
+/// How far ahead of the frame being validated cache lines are prefetched. The offset of each
+/// frame comes from a load of the previous one, so without this the loop waits for memory
+/// (8 KiB measured best for sequential replay from DRAM; 1 KiB was too close).
+pub(crate) const PREFETCH_AHEAD: usize = 8192;
+
+/// Little-endian u64 at byte `at` of a frame.
+///
+/// # Safety
+/// `p + at` is 8-aligned and readable.
+#[inline(always)]
+unsafe fn frame_field(p: *const u8, at: usize) -> u64 {
+    // SAFETY: caller's contract.
+    u64::from_le(unsafe { (p.add(at) as *const u64).read() })
+}
+
 struct OpenSeg {
     // Keeps the mapping behind `view` alive.
     _map: Arc<dyn MapRo>,
@@ -44,16 +63,24 @@ pub struct Reader {
     storage: Arc<dyn Storage>,
     dir: PathBuf,
     seg: Option<OpenSeg>,
+    /// Copy of `seg.view` (an empty view while there is no segment), so the hot path of
+    /// [`Reader::next`] needs no `Option` check: an empty view reads as "no record here".
+    view: SegView,
+    /// Offset of the next frame to return.
     off: usize,
-    /// Seq the next frame must carry.
+    /// Frames in `[off, valid_to)` of the current segment are published and fully validated
+    /// (see [`Reader::validate_ahead`]); `next_seq` and `prev_crc` describe `valid_to`.
+    valid_to: usize,
+    /// Seq the frame at `valid_to` must carry.
     next_seq: u64,
-    /// Chain value the next frame is seeded with.
+    /// Stored CRC of the record before `valid_to` (or the segment header's `prev_chain`).
     prev_crc: u32,
     /// Records below this seq are validated but not returned.
     start_seq: u64,
+    hw: Option<Hw>,
 }
 
-// SAFETY: the raw view points into `_map`, owned by the reader.
+// SAFETY: the raw view points into `map`, owned by the reader.
 unsafe impl Send for Reader {}
 
 impl Reader {
@@ -79,10 +106,13 @@ impl Reader {
             storage,
             dir: dir.to_path_buf(),
             seg: None,
+            view: SegView::empty(),
             off: SEGMENT_HEADER_LEN,
+            valid_to: SEGMENT_HEADER_LEN,
             next_seq: 0,
             prev_crc: 0,
             start_seq,
+            hw: Hw::detect(),
         };
         r.locate_first()?;
         Ok(r)
@@ -90,7 +120,13 @@ impl Reader {
 
     /// Seq of the next record this reader will return (once it exists).
     pub fn next_seq(&self) -> u64 {
-        self.next_seq.max(self.start_seq)
+        let next = if self.off < self.valid_to {
+            // SAFETY: a validated frame lies at `off` (see `valid_to`).
+            unsafe { frame_field(self.view.ptr(self.off), 8) }
+        } else {
+            self.next_seq
+        };
+        next.max(self.start_seq)
     }
 
     /// Maps the segment holding `start_seq` (or the first one). False if there is none yet.
@@ -108,6 +144,8 @@ impl Reader {
         self.prev_crc = header.prev_chain;
         self.next_seq = header.base_seq;
         self.off = SEGMENT_HEADER_LEN;
+        self.valid_to = SEGMENT_HEADER_LEN;
+        self.view = open.view;
         self.seg = Some(open);
         Ok(true)
     }
@@ -165,68 +203,156 @@ impl Reader {
                 ),
             ));
         }
+        self.view = open.view;
         self.seg = Some(open);
         self.off = SEGMENT_HEADER_LEN;
+        self.valid_to = SEGMENT_HEADER_LEN;
         Ok(true)
     }
 
     /// The next complete record, or `None` if none is available now (call again later to
     /// follow the tail). Errors on any invalid record instead of returning bad data.
+    ///
+    /// Records are validated in batches ahead of the read position (every check, on every
+    /// record, before any of them is returned; see [`Reader::validate_ahead`]); this only decodes
+    /// the already-validated frame at the read position.
     #[allow(clippy::should_implement_trait)] // lending iterator: records borrow the reader
+    #[inline]
     pub fn next(&mut self) -> Result<Option<Record<'_>>, JournalError> {
         loop {
-            let Some(seg) = &self.seg else {
-                if self.locate_first()? {
+            let off = self.off;
+            if off < self.valid_to {
+                let p = self.view.ptr(off);
+                // SAFETY: validate_ahead() proved that a whole frame (length >= 32, padding
+                // included) lies in the mapping at `off` and is published; its bytes never
+                // change, and the mapping lives in `self.seg` until the next `&mut self` call,
+                // which the returned lifetime forbids meanwhile. `p` is 8-aligned.
+                let (len, seq, ts_ns, kw, payload) = unsafe {
+                    let len = u64::from_le((p as *const u64).read()) >> 32;
+                    let payload = std::slice::from_raw_parts(
+                        p.add(FRAME_HEADER_LEN),
+                        len as usize - FRAME_HEADER_LEN,
+                    );
+                    (
+                        len as usize,
+                        frame_field(p, 8),
+                        frame_field(p, 16),
+                        frame_field(p, 24),
+                        payload,
+                    )
+                };
+                self.off = off + round_up8(len);
+                if seq < self.start_seq {
                     continue;
                 }
+                return Ok(Some(Record {
+                    seq,
+                    ts_ns,
+                    kind: kw as u16,
+                    ver: (kw >> 16) as u16,
+                    payload,
+                }));
+            }
+            if !self.validate_ahead()? {
                 return Ok(None);
-            };
-            let view = seg.view;
-            let off = self.off;
+            }
+        }
+    }
+
+    /// Validates the published frames from `valid_to` (== `off`) on, up to `BATCH` bytes of
+    /// them, with every check of [`SegView::check_frame`] (length bounds, body CRC, chain on the
+    /// previous record's stored CRC, seq, reserved and padding zero), and moves `valid_to` past
+    /// them. A tight loop with no per-record state kept beyond (offset, seq, chain value), so the
+    /// CPU overlaps the CRCs of consecutive records. True if there is something new to look at
+    /// (records, or another segment), false if nothing is available now. A bad frame is an error
+    /// once every record before it has been returned; it is checked again then (the batch that
+    /// found it only stops in front of it).
+    #[inline(never)]
+    fn validate_ahead(&mut self) -> Result<bool, JournalError> {
+        debug_assert_eq!(self.off, self.valid_to);
+        let start = self.valid_to;
+        let bad = match self.hw {
+            Some(h) => self.validate_batch(h),
+            None => self.validate_batch(Sw),
+        };
+        if self.valid_to > start {
+            return Ok(true);
+        }
+        if let Some(b) = bad {
+            return Err(self.bad_frame(self.valid_to, b));
+        }
+        self.after_zero_word()
+    }
+
+    /// The loop of [`Reader::validate_ahead`]: advances `valid_to`, `prev_crc` and `next_seq`
+    /// over valid frames; stops at a zero word, after `BATCH` bytes, or in front of a bad frame
+    /// (returned).
+    #[inline(always)]
+    fn validate_batch<K: Kernel>(&mut self, k: K) -> Option<BadFrame> {
+        let view = self.view;
+        let mut off = self.valid_to;
+        let limit = off.saturating_add(BATCH);
+        let mut crc = self.prev_crc;
+        let mut seq = self.next_seq;
+        let mut bad = None;
+        while off < limit {
+            view.prefetch(off, PREFETCH_AHEAD);
+            // 0 past the end of the segment, and always 0 for the empty view.
             let word = view.word(off);
             if word == 0 {
-                if seg.base_seq == self.next_seq {
-                    // An empty segment is the newest one: nothing to move on to.
-                    return Ok(None);
-                }
-                // Before trusting "the writer moved on", re-load the word: the writer publishes
-                // everything in a segment before it creates the next one.
-                let exists = self
-                    .storage
-                    .exists(&self.dir.join(segment_file_name(self.next_seq)));
-                if !exists || view.word(off) != 0 {
-                    if !exists {
-                        return Ok(None);
-                    }
-                    continue;
-                }
-                if !self.advance_segment()? {
-                    return Ok(None);
-                }
-                continue;
+                break;
             }
-            let meta = match view.check_frame(off, word, self.prev_crc, self.next_seq) {
-                Ok(m) => m,
-                Err(reason) => return Err(JournalError::corrupt(&seg.path, off as u64, reason)),
-            };
-            self.off = off + meta.frame_len();
-            self.prev_crc = meta.crc;
-            self.next_seq = meta.seq + 1;
-            if meta.seq < self.start_seq {
-                continue;
+            match view.check_frame(off, word, crc, seq, k) {
+                Ok(meta) => {
+                    crc = meta.crc;
+                    seq += 1;
+                    off += meta.frame_len();
+                }
+                Err(b) => {
+                    bad = Some(b);
+                    break;
+                }
             }
-            let n = meta.len as usize - FRAME_HEADER_LEN;
-            let payload = view.bytes(off + FRAME_HEADER_LEN, n);
-            // SAFETY: the bytes are published and never change; the mapping lives in `self.seg`
-            // until the next `&mut self` call, which the returned lifetime forbids meanwhile.
-            let payload = unsafe { std::slice::from_raw_parts(payload.as_ptr(), n) };
-            return Ok(Some(Record {
-                seq: meta.seq,
-                ts_ns: meta.ts_ns,
-                kind: meta.kind,
-                ver: meta.ver,
-                payload,
-            }));
         }
+        self.valid_to = off;
+        self.prev_crc = crc;
+        self.next_seq = seq;
+        bad
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn bad_frame(&self, off: usize, bad: BadFrame) -> JournalError {
+        let path = self
+            .seg
+            .as_ref()
+            .map_or(self.dir.as_path(), |s| s.path.as_path());
+        JournalError::corrupt(path, off as u64, bad.reason())
+    }
+
+    /// There is no record at `self.off` (or no segment yet). True if the reader moved and
+    /// should look again, false if nothing is available now.
+    #[cold]
+    #[inline(never)]
+    fn after_zero_word(&mut self) -> Result<bool, JournalError> {
+        let Some(seg) = &self.seg else {
+            return self.locate_first();
+        };
+        if seg.base_seq == self.next_seq {
+            // An empty segment is the newest one: nothing to move on to.
+            return Ok(false);
+        }
+        // Before trusting "the writer moved on", re-load the word: the writer publishes
+        // everything in a segment before it creates the next one.
+        let exists = self
+            .storage
+            .exists(&self.dir.join(segment_file_name(self.next_seq)));
+        if !exists {
+            return Ok(false);
+        }
+        if self.view.word(self.off) != 0 {
+            return Ok(true);
+        }
+        self.advance_segment()
     }
 }

@@ -2,6 +2,7 @@
 //! contiguity. Shared by recovery (which then truncates a torn tail), `verify` and `inspect`, so
 //! the three can never disagree about what is valid.
 
+use crate::crc::{Hw, Kernel, Sw};
 use crate::error::JournalError;
 use crate::format::{
     FrameMeta, SEGMENT_EXT, SEGMENT_HEADER_LEN, SegView, SegmentHeader, TMP_EXT,
@@ -104,34 +105,32 @@ pub(crate) fn nonzero_end(b: &[u8]) -> Option<usize> {
     None
 }
 
-/// Scans the records of one segment whose header is already checked.
-pub(crate) fn scan_segment(
+/// Scans the records of one segment whose header is already checked. Generic over the
+/// per-record callback so it is inlined into the loop (no indirect call per record).
+#[inline]
+pub(crate) fn scan_segment<K: Kernel, F: FnMut(&FrameMeta)>(
     view: SegView,
     mut crc: u32,
     mut seq: u64,
-    on_record: &mut dyn FnMut(&FrameMeta),
+    k: K,
+    mut on_record: F,
 ) -> SegScan {
     let len = view.len();
     let mut off = SEGMENT_HEADER_LEN;
     let mut records = 0;
     let stop = loop {
-        if off + 8 > len {
-            break Stop::Clean;
-        }
+        view.prefetch(off, crate::reader::PREFETCH_AHEAD);
+        // 0 past the end of the segment (including `off + 8 > len`).
         let word = view.word(off);
         if word == 0 {
-            break match nonzero_end(view.bytes(off, len - off)) {
-                None => Stop::Clean,
-                Some(e) => Stop::Torn {
-                    offset: off,
-                    dirty_end: off + e,
-                    reason: "unpublished bytes after the last record (a write interrupted by a \
-                             crash)"
-                        .to_string(),
-                },
+            // `off <= len`: the header is 64 bytes and every accepted frame fits the segment.
+            break if len - off < 8 {
+                Stop::Clean
+            } else {
+                zero_word_stop(view, off)
             };
         }
-        match view.check_frame(off, word, crc, seq) {
+        match view.check_frame(off, word, crc, seq, k) {
             Ok(meta) => {
                 on_record(&meta);
                 crc = meta.crc;
@@ -139,7 +138,7 @@ pub(crate) fn scan_segment(
                 records += 1;
                 off += meta.frame_len();
             }
-            Err(reason) => break classify_bad_frame(view, off, word, reason),
+            Err(bad) => break classify_bad_frame(view, off, word, bad.reason()),
         }
     };
     SegScan {
@@ -151,8 +150,23 @@ pub(crate) fn scan_segment(
     }
 }
 
+/// How a segment scan ends at a zero publication word at `off`: clean if only zeros follow.
+#[cold]
+fn zero_word_stop(view: SegView, off: usize) -> Stop {
+    match nonzero_end(view.bytes(off, view.len() - off)) {
+        None => Stop::Clean,
+        Some(e) => Stop::Torn {
+            offset: off,
+            dirty_end: off + e,
+            reason: "unpublished bytes after the last record (a write interrupted by a crash)"
+                .to_string(),
+        },
+    }
+}
+
 /// A bad frame is a torn tail if nothing but zeros follows the bytes it claims (or just its
 /// first 8 bytes when its length is implausible); otherwise it is corruption.
+#[cold]
 fn classify_bad_frame(view: SegView, off: usize, word: u64, reason: String) -> Stop {
     let (_, flen) = crate::format::unpack_word(word);
     let flen = flen as usize;
@@ -216,6 +230,26 @@ pub(crate) fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<DirScan, Jou
         next_seq: 1,
         ..DirScan::default()
     };
+    let hw = Hw::detect();
+    // Per-kind counts: common (small) kinds in an array, the rest in the map.
+    let mut small_kinds = [0u64; 256];
+    let result = scan_segments(storage, &segs, hw, &mut small_kinds, &mut out);
+    for (kind, &n) in small_kinds.iter().enumerate() {
+        if n > 0 {
+            *out.kinds.entry(kind as u16).or_insert(0) += n;
+        }
+    }
+    result.map(|()| out)
+}
+
+/// The per-segment loop of [`scan_dir`]; returns early (Ok) once `out.problem` is set.
+fn scan_segments(
+    storage: &dyn Storage,
+    segs: &[SegFile],
+    hw: Option<Hw>,
+    small_kinds: &mut [u64; 256],
+    out: &mut DirScan,
+) -> Result<(), JournalError> {
     let count = segs.len();
     for (i, seg) in segs.iter().enumerate() {
         let map = storage
@@ -228,20 +262,34 @@ pub(crate) fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<DirScan, Jou
             Ok(h) => h,
             Err(e) => {
                 out.problem = Some(Problem::Corrupt(e));
-                return Ok(out);
+                return Ok(());
             }
         };
         if i == 0 {
             out.last_crc = header.prev_chain;
             out.next_seq = header.base_seq;
         }
-        let scan = scan_segment(view, out.last_crc, out.next_seq, &mut |m| {
-            out.first_seq.get_or_insert(m.seq);
-            out.first_ts_ns.get_or_insert(m.ts_ns);
-            out.last_seq = Some(m.seq);
-            out.last_ts_ns = Some(m.ts_ns);
-            *out.kinds.entry(m.kind).or_insert(0) += 1;
-        });
+        let mut first = None;
+        let mut last_ts = 0;
+        let mut on_record = |m: &FrameMeta| {
+            first.get_or_insert((m.seq, m.ts_ns));
+            last_ts = m.ts_ns;
+            match small_kinds.get_mut(usize::from(m.kind)) {
+                Some(n) => *n += 1,
+                None => *out.kinds.entry(m.kind).or_insert(0) += 1,
+            }
+        };
+        let (crc, seq) = (out.last_crc, out.next_seq);
+        let scan = match hw {
+            Some(h) => scan_segment(view, crc, seq, h, &mut on_record),
+            None => scan_segment(view, crc, seq, Sw, &mut on_record),
+        };
+        if let Some((seq, ts)) = first {
+            out.first_seq.get_or_insert(seq);
+            out.first_ts_ns.get_or_insert(ts);
+            out.last_seq = Some(scan.next_seq - 1);
+            out.last_ts_ns = Some(last_ts);
+        }
         out.records += scan.records;
         out.last_crc = scan.last_crc;
         out.next_seq = scan.next_seq;
@@ -279,11 +327,11 @@ pub(crate) fn scan_dir(storage: &dyn Storage, dir: &Path) -> Result<DirScan, Jou
                     offset as u64,
                     reason,
                 )));
-                return Ok(out);
+                return Ok(());
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// Checks a segment header against its file name and, for all but the first segment, against

@@ -11,6 +11,7 @@
 //! after a failed fsync/msync the kernel may have dropped the dirty pages while reporting the
 //! next attempt as a success ("fsyncgate").
 
+use crate::crc::{Hw, Kernel, Sw};
 use crate::error::JournalError;
 use crate::format::{
     FRAME_HEADER_LEN, SEGMENT_HEADER_LEN, SegmentHeader, TMP_EXT, pack_word, round_up8,
@@ -132,7 +133,12 @@ pub struct Journal {
     /// Bytes of the current segment known durable (from the start).
     synced: usize,
     next_seq: u64,
+    /// Stored CRC of the last record (the chain value).
     prev_crc: u32,
+    /// Hardware CRC32C, detected once at open.
+    hw: Option<Hw>,
+    /// `opts.durability != None`: the only durability check on the append path.
+    after_append: bool,
     poison: Arc<Poison>,
     /// Set while a caller's payload closure runs: if it panics, the half-written bytes would
     /// break the "zeros after `off`" invariant, so the journal refuses further appends.
@@ -211,6 +217,8 @@ impl Journal {
             synced: off,
             next_seq: rec.scan.next_seq,
             prev_crc: rec.scan.last_crc,
+            hw: Hw::detect(),
+            after_append: opts.durability != Durability::None,
             poison,
             filling: false,
             flusher: None,
@@ -251,9 +259,35 @@ impl Journal {
         ver: u16,
         payload: &[u8],
     ) -> Result<u64, JournalError> {
-        self.append_with(ts_ns, kind, ver, payload.len(), |dst| {
-            dst.copy_from_slice(payload)
-        })
+        match self.hw {
+            Some(h) => self.append_copy(h, ts_ns, kind, ver, payload),
+            None => self.append_copy(Sw, ts_ns, kind, ver, payload),
+        }
+    }
+
+    #[inline(always)]
+    fn append_copy<K: Kernel>(
+        &mut self,
+        k: K,
+        ts_ns: u64,
+        kind: u16,
+        ver: u16,
+        payload: &[u8],
+    ) -> Result<u64, JournalError> {
+        let p = self.reserve(payload.len())?;
+        let len = (FRAME_HEADER_LEN + payload.len()) as u32; // reserve() checked it fits u32
+        let seq = self.next_seq;
+        let kw = frame_kw(kind, ver);
+        // SAFETY: reserve() proved `[p, p + round_up8(len))` lies in the mapping; it is 8-aligned,
+        // zero and unpublished (no reader looks at it yet), and cannot overlap `payload` (caller
+        // memory, or published bytes of a reader's mapping). The payload is copied in one pass
+        // that also CRCs it from the source.
+        let body = unsafe {
+            write_header(p, seq, ts_ns, kw);
+            k.copy_and_body(p.add(FRAME_HEADER_LEN), payload, len, seq, ts_ns, kw)
+        };
+        self.publish(k, p, len, body)?;
+        Ok(seq)
     }
 
     /// Appends a record of `payload_len` bytes whose payload `fill` writes in place, straight
@@ -268,58 +302,92 @@ impl Journal {
         payload_len: usize,
         fill: F,
     ) -> Result<u64, JournalError> {
-        if self.poison.flag.load(Ordering::Relaxed) || self.filling {
-            return Err(self.poisoned_error());
-        }
-        if payload_len > u32::MAX as usize - FRAME_HEADER_LEN {
-            return Err(self.too_large(payload_len));
-        }
-        let len = FRAME_HEADER_LEN + payload_len;
-        let frame = round_up8(len);
-        if self.off + frame > self.cap {
-            self.roll(frame)?;
-        }
+        let p = self.reserve(payload_len)?;
+        let len = (FRAME_HEADER_LEN + payload_len) as u32; // reserve() checked it fits u32
         let seq = self.next_seq;
-        let len32 = len as u32; // roll() proved len fits a segment, hence u32 (checked there)
-        // SAFETY: off + frame <= cap (checked above or by roll), off is 8-aligned, and the bytes
-        // [off, off+frame) are zero and unpublished, so no reader looks at them yet.
-        let crc = unsafe {
-            let p = self.base.add(self.off);
-            let mut h = [0u8; 24];
-            h[0..8].copy_from_slice(&seq.to_le_bytes());
-            h[8..16].copy_from_slice(&ts_ns.to_le_bytes());
-            h[16..18].copy_from_slice(&kind.to_le_bytes());
-            h[18..20].copy_from_slice(&ver.to_le_bytes());
-            std::ptr::copy_nonoverlapping(h.as_ptr(), p.add(8), 24);
+        let kw = frame_kw(kind, ver);
+        // SAFETY: as in `append`: `[p, p + round_up8(len))` is in the mapping, 8-aligned, zero
+        // and unpublished; `fill` gets exactly the payload bytes.
+        unsafe {
+            write_header(p, seq, ts_ns, kw);
             self.filling = true;
             fill(std::slice::from_raw_parts_mut(
                 p.add(FRAME_HEADER_LEN),
                 payload_len,
             ));
             self.filling = false;
-            // One contiguous CRC pass over header fields + payload, as the reader does.
-            let crc = crate::format::frame_crc(
-                self.prev_crc,
-                len32,
-                std::slice::from_raw_parts(p.add(8), len - 8),
-            );
-            // Publish: readers acquire-load this word and only then read the bytes above.
-            (*(p as *const AtomicU64)).store(pack_word(crc, len32), Ordering::Release);
-            crc
-        };
-        self.off += frame;
+        }
+        // One contiguous CRC pass over header fields + payload, as the reader does.
+        // SAFETY: as above; the frame is readable and its padding still zero.
+        match self.hw {
+            Some(h) => {
+                let body = unsafe { h.body_in_place(p, len, seq, ts_ns, kw) };
+                self.publish(h, p, len, body)?;
+            }
+            None => {
+                let body = unsafe { Sw.body_in_place(p, len, seq, ts_ns, kw) };
+                self.publish(Sw, p, len, body)?;
+            }
+        }
+        Ok(seq)
+    }
+
+    /// Checks that the journal accepts appends and that a frame with `payload_len` bytes fits
+    /// the current segment (rolling if not); returns the frame's address.
+    #[inline(always)]
+    fn reserve(&mut self, payload_len: usize) -> Result<*mut u8, JournalError> {
+        if self.poison.flag.load(Ordering::Relaxed) || self.filling {
+            return Err(self.poisoned_error());
+        }
+        if payload_len > u32::MAX as usize - FRAME_HEADER_LEN {
+            return Err(self.too_large(payload_len));
+        }
+        let frame = round_up8(FRAME_HEADER_LEN + payload_len);
+        // `off <= cap` always.
+        if frame > self.cap - self.off {
+            self.roll(frame)?; // also proves frame (hence len) fits a u32
+        }
+        // SAFETY: off + frame <= cap, so this stays inside the mapping.
+        Ok(unsafe { self.base.add(self.off) })
+    }
+
+    /// Chains the record at `p` (header and payload written, body CRC `body`), publishes it
+    /// and advances.
+    #[inline(always)]
+    fn publish<K: Kernel>(
+        &mut self,
+        k: K,
+        p: *mut u8,
+        len: u32,
+        body: u32,
+    ) -> Result<(), JournalError> {
+        let crc = k.mix(self.prev_crc, body);
+        // SAFETY: `p` is the 8-aligned frame start returned by reserve(), inside the mapping.
+        // Publish: readers acquire-load this word and only then read the bytes behind it.
+        unsafe { (*(p as *const AtomicU64)).store(pack_word(crc, len), Ordering::Release) };
+        self.off += round_up8(len as usize);
         self.prev_crc = crc;
-        self.next_seq = seq + 1;
+        self.next_seq += 1;
+        if self.after_append {
+            self.after_append()?;
+        }
+        Ok(())
+    }
+
+    /// Durability work after an append, for `EveryRecord` and `IntervalMs` only.
+    #[cold]
+    #[inline(never)]
+    fn after_append(&mut self) -> Result<(), JournalError> {
         match self.opts.durability {
-            Durability::None => {}
-            Durability::EveryRecord => self.sync()?,
+            Durability::None => Ok(()),
+            Durability::EveryRecord => self.sync(),
             Durability::IntervalMs(_) => {
                 if let Some(f) = &self.flusher {
                     f.shared.written.store(self.off, Ordering::Release);
                 }
+                Ok(())
             }
         }
-        Ok(seq)
     }
 
     #[cold]
@@ -540,5 +608,25 @@ fn pretouch_live(map: &dyn MapMut, from: usize) {
     for off in (first..map.len().saturating_sub(7)).step_by(PAGE) {
         // SAFETY: in bounds, 8-aligned (page aligned), zero and unpublished.
         unsafe { (*(base.add(off) as *const AtomicU64)).store(0, Ordering::Relaxed) };
+    }
+}
+
+/// The frame word at offset 24: `kind | ver << 16`, reserved (bytes 28..32) zero.
+#[inline(always)]
+fn frame_kw(kind: u16, ver: u16) -> u64 {
+    u64::from(kind) | u64::from(ver) << 16
+}
+
+/// Writes frame bytes `[8..32)` (seq, ts_ns, kind/ver/reserved) as three little-endian words.
+///
+/// # Safety
+/// `p[8..32)` is writable and unpublished.
+#[inline(always)]
+unsafe fn write_header(p: *mut u8, seq: u64, ts_ns: u64, kw: u64) {
+    // SAFETY: caller's contract; unaligned stores so nothing here assumes alignment.
+    unsafe {
+        (p.add(8) as *mut u64).write_unaligned(seq.to_le());
+        (p.add(16) as *mut u64).write_unaligned(ts_ns.to_le());
+        (p.add(24) as *mut u64).write_unaligned(kw.to_le());
     }
 }

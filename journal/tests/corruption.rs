@@ -252,3 +252,116 @@ fn inspect_reports_segments_kinds_and_ranges() {
             .all(|w| w[1].base_seq == w[0].base_seq + w[0].records)
     );
 }
+
+/// Body CRC and chain step exactly as the crate docs state them.
+fn body_crc(frame: &[u8], len: usize) -> u32 {
+    let c = crc32c::crc32c_append(0, &(len as u32).to_le_bytes());
+    crc32c::crc32c_append(c, &frame[8..len])
+}
+
+fn chain(prev: u32, body: u32) -> u32 {
+    crc32c::crc32c_append(prev, &body.to_le_bytes())
+}
+
+fn stored_crc(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap())
+}
+
+#[test]
+fn stored_crcs_follow_the_documented_chain_rule_across_segments() {
+    let dir = journal_with(120);
+    let segs = segments(dir.path());
+    assert!(segs.len() > 2, "want several segments");
+    let mut prev = 0u32;
+    let mut seen = 0;
+    for seg in &segs {
+        let b = std::fs::read(seg).unwrap();
+        let prev_chain = u32::from_le_bytes(b[24..28].try_into().unwrap());
+        assert_eq!(prev_chain, prev, "{}: header prev_chain", seg.display());
+        for (off, len) in frames(seg) {
+            let body = body_crc(&b[off..], len);
+            assert_eq!(stored_crc(&b, off), chain(prev, body), "frame at {off}");
+            prev = stored_crc(&b, off);
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 120);
+}
+
+/// Rewrites record `idx` of `seg` with `edit` and recomputes its stored CRC by the rule, so the
+/// record is self-consistent and only the chain into the next record can notice.
+fn edit_and_recrc(seg: &Path, idx: usize, edit: impl FnOnce(&mut [u8])) -> (usize, usize) {
+    let fr = frames(seg);
+    let (off, len) = fr[idx];
+    let next_off = fr[idx + 1].0;
+    patch(seg, |b| {
+        let prev = if idx == 0 {
+            u32::from_le_bytes(b[24..28].try_into().unwrap())
+        } else {
+            stored_crc(b, fr[idx - 1].0)
+        };
+        edit(&mut b[off..off + len]);
+        let crc = chain(prev, body_crc(&b[off..], len));
+        b[off..off + 4].copy_from_slice(&crc.to_le_bytes());
+    });
+    (off, next_off)
+}
+
+#[test]
+fn an_edited_record_with_a_recomputed_crc_breaks_the_chain_at_the_next_record() {
+    let dir = journal_with(40);
+    let seg = segments(dir.path())[0].clone();
+    let (_, next_off) = edit_and_recrc(&seg, 2, |f| f[40] ^= 0x55);
+    // Every reader of the journal stops at the record after the edited one.
+    let mut r = Reader::open(dir.path()).unwrap();
+    let mut n = 0;
+    let err = loop {
+        match r.next() {
+            Ok(Some(_)) => n += 1,
+            Ok(None) => panic!("edit not detected"),
+            Err(e) => break e,
+        }
+    };
+    assert_eq!(
+        n, 3,
+        "records up to the edited one are returned (it is self-consistent)"
+    );
+    let msg = expect_corrupt(err, &seg, next_off as u64);
+    assert!(msg.contains("CRC"), "{msg}");
+    expect_corrupt(verify(dir.path()).unwrap_err(), &seg, next_off as u64);
+    let Err(err) = Journal::open(dir.path(), small_opts()) else {
+        panic!("open accepted an edited journal");
+    };
+    expect_corrupt(err, &seg, next_off as u64);
+}
+
+#[test]
+fn swapped_records_are_refused() {
+    // Swap two whole frames of equal length (each one intact, CRC field included).
+    let dir = tempfile::tempdir().unwrap();
+    let (mut j, _) = Journal::open(dir.path(), small_opts()).unwrap();
+    for i in 0..10u64 {
+        j.append(i, 1, 1, &[i as u8; 20]).unwrap();
+    }
+    drop(j);
+    let seg = segments(dir.path())[0].clone();
+    let fr = frames(&seg);
+    let (i, j) = (3, 6);
+    patch(&seg, |b| {
+        let (a, c, len) = (fr[i].0, fr[j].0, (fr[i].1 + 7) & !7);
+        let fa = b[a..a + len].to_vec();
+        let fc = b[c..c + len].to_vec();
+        b[a..a + len].copy_from_slice(&fc);
+        b[c..c + len].copy_from_slice(&fa);
+    });
+    expect_corrupt(verify(dir.path()).unwrap_err(), &seg, fr[i].0 as u64);
+    let mut r = Reader::open(dir.path()).unwrap();
+    let err = loop {
+        match r.next() {
+            Ok(Some(_)) => {}
+            Ok(None) => panic!("swap not detected"),
+            Err(e) => break e,
+        }
+    };
+    expect_corrupt(err, &seg, fr[i].0 as u64);
+}
