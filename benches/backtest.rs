@@ -18,6 +18,7 @@ fn spec(dir: &std::path::Path, run: &str) -> BacktestSpec {
     let interval = Interval::parse("1m").unwrap();
     let balance = Fixed::from_int(10_000);
     let fee = Fixed::parse("0.0005").unwrap();
+    let slippage = Fixed::parse("0.0001").unwrap();
     BacktestSpec {
         store: dir.join("store"),
         symbol,
@@ -35,12 +36,12 @@ fn spec(dir: &std::path::Path, run: &str) -> BacktestSpec {
             sizing: Sizing {
                 allocation: Fixed::ONE,
                 lot_size: Fixed::parse("0.001").unwrap(),
-                fee_reserve: fee,
+                cost_reserve: fee + slippage,
             },
         },
         sim: SimConfig {
             taker_fee: fee,
-            slippage: Fixed::parse("0.0001").unwrap(),
+            slippage,
             starting_balance: balance,
         },
         config_text: String::new(),

@@ -263,6 +263,7 @@ fn resolve(
         bail!("[execution] lot_size must be positive, got {}", ex.lot_size);
     }
     let taker_fee = fixed("taker_fee_bps", ex.taker_fee_bps / 10_000.0)?;
+    let slippage = fixed("slippage_bps", ex.slippage_bps / 10_000.0)?;
     let starting_balance = positive_fixed("starting_balance", balance)?;
     Ok(BacktestSpec {
         store: base.join(&data.store),
@@ -278,12 +279,12 @@ fn resolve(
             sizing: Sizing {
                 allocation: positive_fixed("allocation", ex.allocation)?,
                 lot_size: positive_fixed("lot_size", ex.lot_size)?,
-                fee_reserve: taker_fee,
+                cost_reserve: taker_fee + slippage,
             },
         },
         sim: SimConfig {
             taker_fee,
-            slippage: fixed("slippage_bps", ex.slippage_bps / 10_000.0)?,
+            slippage,
             starting_balance,
         },
         config_text: text,

@@ -104,6 +104,9 @@ fn same_backtest_twice_gives_identical_journals_and_verifies() {
     let (ra, rb) = (report(&dir.join("a")), report(&dir.join("b")));
     assert_eq!(ra["digest"], rb["digest"]);
     assert_eq!(ra["candles"], 45031);
+    // Sizing reserves fee and slippage: an entry filled at the price it was decided at (this
+    // data's opens equal the previous close) is never rejected for its own costs.
+    assert_eq!(ra["orders_rejected"], 0, "{}", ra["orders_placed"]);
     let trades = ra["trades"].as_u64().unwrap();
     assert!(trades > 10, "expected the crossover to trade: {ra}");
     assert_eq!(ra["trade_list"].as_array().unwrap().len() as u64, trades);

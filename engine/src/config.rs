@@ -111,6 +111,8 @@ pub struct Sizing {
     pub allocation: Fixed,
     /// Quantity step: orders are rounded down to a multiple of it.
     pub lot_size: Fixed,
-    /// Taker fee rate the core reserves cash for when sizing a market order (0.001 = 10 bps).
-    pub fee_reserve: Fixed,
+    /// Rate of the price the core reserves on top of it when sizing a market order: the
+    /// taker fee plus the expected slippage (0.0011 = 11 bps). Without it, an entry sized to
+    /// all the cash is rejected whenever it fills at the price it was decided at.
+    pub cost_reserve: Fixed,
 }

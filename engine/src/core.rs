@@ -220,7 +220,7 @@ impl Core {
             .unwrap_or(Fixed::ZERO)
             .min(self.state.portfolio.cash);
         let unit_cost = price
-            .checked_mul(Fixed::ONE + sizing.fee_reserve)
+            .checked_mul(Fixed::ONE + sizing.cost_reserve)
             .unwrap_or(Fixed::MAX);
         let qty = budget
             .checked_div(unit_cost)

@@ -59,7 +59,7 @@ fn drive(candles: &[Candle], strategy: StrategyConfig, fee_bps: i64) -> Run {
         sizing: Sizing {
             allocation: Fixed::ONE,
             lot_size: Fixed::parse("0.01").unwrap(),
-            fee_reserve: fee,
+            cost_reserve: fee,
         },
     };
     let mut venue = SimVenue::new(SimConfig {

@@ -242,6 +242,8 @@ fn build_report(
             .then(|| holding.iter().sum::<f64>() / holding.len() as f64),
         exposure_pct: curve.exposure_pct(),
         fees_paid: state.portfolio.fees_paid.to_f64(),
+        orders_placed: state.counters.orders_placed,
+        orders_rejected: state.counters.orders_rejected_by_venue,
         open_position: state.portfolio.position(&spec.symbol).to_f64(),
         run_journal: spec.journal_dir.display().to_string(),
         digest: keel_engine::core::hex(digest),

@@ -92,6 +92,10 @@ pub struct Report {
     /// Share of bars that ended with an open position, in percent.
     pub exposure_pct: f64,
     pub fees_paid: f64,
+    /// Orders the core placed, and how many of them the venue rejected (e.g. for
+    /// insufficient balance after a gap); the reasons are in the run journal.
+    pub orders_placed: u64,
+    pub orders_rejected: u64,
     /// Position still open at the end (not in `trade_list`), in base units.
     pub open_position: f64,
     pub run_journal: String,
@@ -362,6 +366,12 @@ impl Report {
             opt(self.avg_holding_hours, 1),
             self.exposure_pct
         );
+        if self.orders_rejected > 0 {
+            s += &format!(
+                "  WARNING       {} of {} orders were rejected by the venue (see the run journal)\n",
+                self.orders_rejected, self.orders_placed
+            );
+        }
         if self.open_position != 0.0 {
             s += &format!(
                 "  open position {} (marked at last close)\n",

@@ -38,7 +38,7 @@ fn run_backtest(dir: &Path, bars: usize) -> String {
             sizing: Sizing {
                 allocation: Fixed::parse("0.9").unwrap(),
                 lot_size: Fixed::parse("0.001").unwrap(),
-                fee_reserve: fee,
+                cost_reserve: fee,
             },
         },
         sim: SimConfig {
