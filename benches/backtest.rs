@@ -28,6 +28,7 @@ fn spec(dir: &std::path::Path, run: &str) -> BacktestSpec {
         core: CoreConfig {
             symbol,
             interval_ns: interval.ns,
+            strategy_interval_ns: interval.ns,
             starting_balance: balance,
             strategy: StrategyConfig::SmaCross {
                 fast: 20,

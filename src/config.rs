@@ -28,6 +28,9 @@ pub struct DataSection {
     pub store: PathBuf,
     pub symbol: String,
     pub interval: String,
+    /// Optional longer interval the strategy runs on (e.g. "1h" over 1m bars); orders
+    /// still fill on the stored bars, at the first open after the decision.
+    pub resample: Option<String>,
     /// Optional first bar (inclusive): `2022-01-01` or `2022-01-01T12:00:00Z`.
     pub from: Option<String>,
     /// Optional end (exclusive).
@@ -200,6 +203,25 @@ fn resolve(
     let interval = Interval::parse(&data.interval)
         .map_err(anyhow::Error::msg)
         .context("[data] interval")?;
+    let strategy_interval = match data.resample.as_deref() {
+        None => interval,
+        Some(text) => {
+            let target = Interval::parse(text)
+                .map_err(anyhow::Error::msg)
+                .context("[data] resample")?;
+            const DAY_NS: i64 = 86_400_000_000_000;
+            if target.ns % interval.ns != 0 || target.ns < interval.ns {
+                bail!(
+                    "[data] resample = \"{text}\" must be a multiple of interval \"{}\"",
+                    interval.name()
+                );
+            }
+            if DAY_NS % target.ns != 0 {
+                bail!("[data] resample = \"{text}\" must divide a day (e.g. 5m, 15m, 1h, 4h, 1d)");
+            }
+            target
+        }
+    };
     let from_ns = data
         .from
         .as_deref()
@@ -274,6 +296,7 @@ fn resolve(
         core: CoreConfig {
             symbol,
             interval_ns: interval.ns,
+            strategy_interval_ns: strategy_interval.ns,
             starting_balance,
             strategy,
             sizing: Sizing {
@@ -362,6 +385,27 @@ slow = 30
             "kind = \"macd\"\nsignal_period = 5",
         );
         assert!(format!("{:#}", parse(&typo).unwrap_err()).contains("signal_period"));
+    }
+
+    #[test]
+    fn resample_must_be_a_day_aligned_multiple() {
+        let with = |r: &str| {
+            GOOD.replace(
+                "interval = \"1m\"",
+                &format!("interval = \"1m\"\nresample = \"{r}\""),
+            )
+        };
+        assert_eq!(
+            parse(&with("1h")).unwrap().core.strategy_interval_ns,
+            3_600_000_000_000
+        );
+        for bad in ["30s", "7m", "5h", "2d"] {
+            assert!(parse(&with(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(
+            parse(GOOD).unwrap().core.strategy_interval_ns,
+            60_000_000_000
+        );
     }
 
     #[test]

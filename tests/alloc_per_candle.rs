@@ -66,6 +66,7 @@ fn allocations_for(bars: usize) -> u64 {
         core: CoreConfig {
             symbol,
             interval_ns: interval.ns,
+            strategy_interval_ns: interval.ns,
             starting_balance: Fixed::from_int(10_000),
             strategy: StrategyConfig::SmaCross { fast: 5, slow: 20 },
             sizing: Sizing {

@@ -8,7 +8,11 @@ use crate::symbol::Symbol;
 #[rkyv(derive(Debug))]
 pub struct CoreConfig {
     pub symbol: Symbol,
+    /// Interval of the bars the core receives.
     pub interval_ns: i64,
+    /// Interval of the bars the strategy sees: `interval_ns`, or a multiple of it that the
+    /// core resamples to (see `resample`).
+    pub strategy_interval_ns: i64,
     /// Quote-asset cash at the start of the session.
     pub starting_balance: Fixed,
     pub strategy: StrategyConfig,

@@ -14,6 +14,7 @@ use crate::event::{
 };
 use crate::fixed::Fixed;
 use crate::portfolio::Portfolio;
+use crate::resample::Resampler;
 use crate::strategy::{Signal, StrategyState};
 use crate::symbol::Symbol;
 
@@ -55,6 +56,8 @@ pub struct CoreState {
     pub last_seq: u64,
     pub last_ts_ns: u64,
     pub strategy: Option<StrategyState>,
+    /// Present when the strategy runs on longer bars than the core receives.
+    pub resampler: Option<Resampler>,
     pub portfolio: Portfolio,
     /// Open and in-flight orders by client id.
     pub orders: BTreeMap<u64, OrderState>,
@@ -140,6 +143,8 @@ impl Core {
             None => {
                 self.state.config = Some(config.clone());
                 self.state.strategy = Some(StrategyState::from_config(&config.strategy));
+                self.state.resampler = (config.strategy_interval_ns != config.interval_ns)
+                    .then(|| Resampler::new(config.strategy_interval_ns));
                 self.state.portfolio = Portfolio::new(config.starting_balance);
             }
         }
@@ -157,12 +162,24 @@ impl Core {
         }
         self.state.counters.candles += 1;
         self.state.marks.insert(candle.symbol, candle.close);
+        match self.state.resampler.as_mut() {
+            None => self.strategy_bar(seq, candle),
+            Some(r) => {
+                for bar in r.update(candle).into_iter().flatten() {
+                    self.strategy_bar(seq, &bar);
+                }
+            }
+        }
+    }
+
+    /// A closed bar at the strategy's interval.
+    fn strategy_bar(&mut self, seq: u64, bar: &Candle) {
         let Some(strategy) = self.state.strategy.as_mut() else {
             return;
         };
         let name = strategy.as_strategy().name();
-        if let Some(signal) = strategy.as_strategy().on_candle(candle) {
-            self.on_signal(seq, candle.symbol, name, signal);
+        if let Some(signal) = strategy.as_strategy().on_candle(bar) {
+            self.on_signal(seq, bar.symbol, name, signal);
         }
     }
 

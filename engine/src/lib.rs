@@ -12,6 +12,7 @@ pub mod event;
 pub mod fixed;
 pub mod indicators;
 pub mod portfolio;
+pub mod resample;
 pub mod sim;
 pub mod strategy;
 pub mod symbol;

@@ -48,12 +48,13 @@ struct Run {
 }
 
 /// Drives core and venue the way the backtest does, checking invariants per input.
-fn drive(candles: &[Candle], strategy: StrategyConfig, fee_bps: i64) -> Run {
+fn drive(candles: &[Candle], strategy: StrategyConfig, resample: i64, fee_bps: i64) -> Run {
     let fee = Fixed(fee_bps * 10_000);
     let balance = Fixed::from_int(1_000);
     let config = CoreConfig {
         symbol: symbol(),
         interval_ns: 60_000_000_000,
+        strategy_interval_ns: 60_000_000_000 * resample,
         starting_balance: balance,
         strategy,
         sizing: Sizing {
@@ -145,6 +146,7 @@ proptest! {
         extra in 1u32..30,
         level in 5.0f64..45.0,
         fee_bps in 0i64..30,
+        resample in prop::sample::select(vec![1i64, 1, 5, 15]),
         cut in 0.0f64..1.0,
     ) {
         let candles = bars(&steps);
@@ -156,8 +158,8 @@ proptest! {
             3 => StrategyConfig::Bollinger { period: fast + 1, k: level / 20.0 },
             _ => StrategyConfig::Macd { fast, slow, signal: extra.min(9) },
         };
-        let a = drive(&candles, strategy.clone(), fee_bps);
-        let b = drive(&candles, strategy, fee_bps);
+        let a = drive(&candles, strategy.clone(), resample, fee_bps);
+        let b = drive(&candles, strategy, resample, fee_bps);
         prop_assert_eq!(a.digest, b.digest);
 
         // Snapshot at a random input, restore, and apply the rest.

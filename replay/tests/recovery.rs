@@ -33,6 +33,7 @@ fn run_backtest(dir: &Path, bars: usize) -> String {
         core: CoreConfig {
             symbol,
             interval_ns: interval.ns,
+            strategy_interval_ns: interval.ns,
             starting_balance: balance,
             strategy: StrategyConfig::SmaCross { fast: 5, slow: 20 },
             sizing: Sizing {
