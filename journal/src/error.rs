@@ -28,6 +28,17 @@ pub enum JournalError {
         offset: u64,
         reason: String,
     },
+    /// An intact segment of another on-disk format version.
+    #[error(
+        "{} was written in journal format {found}, and this keel reads format {supported}: \
+         it is not damaged; open it with the keel version that wrote it",
+        segment.display()
+    )]
+    UnsupportedFormat {
+        segment: PathBuf,
+        found: u16,
+        supported: u16,
+    },
     /// Another process (or another `Journal` in this one) holds the writer lock.
     #[error(
         "journal directory {} is already open for writing by another writer (lock file {}/LOCK): \

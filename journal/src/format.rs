@@ -5,6 +5,35 @@
 use crate::crc::Kernel;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+/// Why a segment header was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HeaderProblem {
+    /// The bytes are not an intact header.
+    Damaged(String),
+    /// An intact header of another format version: written by another keel version, not
+    /// damaged.
+    Version(u16),
+}
+
+impl HeaderProblem {
+    pub fn into_error(self, segment: &std::path::Path) -> crate::JournalError {
+        match self {
+            HeaderProblem::Damaged(reason) => crate::JournalError::corrupt(segment, 0, reason),
+            HeaderProblem::Version(found) => crate::JournalError::UnsupportedFormat {
+                segment: segment.to_path_buf(),
+                found,
+                supported: FORMAT_VERSION,
+            },
+        }
+    }
+}
+
+impl From<String> for HeaderProblem {
+    fn from(reason: String) -> Self {
+        HeaderProblem::Damaged(reason)
+    }
+}
+
 /// First 8 bytes of every segment.
 pub const MAGIC: [u8; 8] = *b"KEELJNL\0";
 /// Version of this byte layout. 2: the chain stores `mix(previous stored CRC, frame CRC)`
@@ -44,31 +73,29 @@ impl SegmentHeader {
     }
 
     /// Decodes and checks a header; the error says which check failed.
-    pub fn decode(b: &[u8]) -> Result<SegmentHeader, String> {
+    pub fn decode(b: &[u8]) -> Result<SegmentHeader, HeaderProblem> {
         if b.len() < SEGMENT_HEADER_LEN {
-            return Err(format!(
+            return Err(HeaderProblem::Damaged(format!(
                 "segment is {} bytes, shorter than its {SEGMENT_HEADER_LEN}-byte header",
                 b.len()
-            ));
+            )));
         }
         if b[0..8] != MAGIC {
-            return Err(format!(
+            return Err(HeaderProblem::Damaged(format!(
                 "bad magic {:02x?}, not a keel journal segment",
                 &b[0..8]
-            ));
+            )));
         }
         let stored = le_u32(b, 60);
         let computed = crc32c::crc32c(&b[..60]);
         if stored != computed {
-            return Err(format!(
+            return Err(HeaderProblem::Damaged(format!(
                 "segment header CRC mismatch (stored {stored:#010x}, computed {computed:#010x})"
-            ));
+            )));
         }
         let format_version = le_u16(b, 8);
         if format_version != FORMAT_VERSION {
-            return Err(format!(
-                "unsupported format version {format_version} (this build reads {FORMAT_VERSION})"
-            ));
+            return Err(HeaderProblem::Version(format_version));
         }
         Ok(SegmentHeader {
             schema_version: le_u16(b, 10),

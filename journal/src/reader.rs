@@ -162,7 +162,7 @@ impl Reader {
         // SAFETY: the view is stored next to the mapping that keeps it valid.
         let view = unsafe { SegView::new(map.as_ptr(), map.len()) };
         let header = SegmentHeader::decode(view.bytes(0, SEGMENT_HEADER_LEN))
-            .map_err(|r| JournalError::corrupt(&path, 0, r))?;
+            .map_err(|p| p.into_error(&path))?;
         if header.base_seq != base_seq {
             return Err(JournalError::corrupt(
                 &path,

@@ -342,7 +342,7 @@ fn check_header(
     expect: Option<(u64, u32)>,
 ) -> Result<SegmentHeader, JournalError> {
     let header = SegmentHeader::decode(view.bytes(0, SEGMENT_HEADER_LEN))
-        .map_err(|r| JournalError::corrupt(&seg.path, 0, r))?;
+        .map_err(|p| p.into_error(&seg.path))?;
     if header.base_seq != seg.base_seq {
         return Err(JournalError::corrupt(
             &seg.path,

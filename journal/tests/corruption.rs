@@ -365,3 +365,28 @@ fn swapped_records_are_refused() {
     };
     expect_corrupt(err, &seg, fr[i].0 as u64);
 }
+
+#[test]
+fn intact_segment_of_another_format_version_is_not_called_corrupt() {
+    let dir = journal_with(10);
+    let seg = segments(dir.path()).remove(0);
+    patch(&seg, |b| {
+        b[8..10].copy_from_slice(&1u16.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+    });
+    for err in [
+        Journal::open(dir.path(), small_opts()).err().unwrap(),
+        Reader::open(dir.path())
+            .and_then(|mut r| r.next().map(|_| ()))
+            .err()
+            .unwrap(),
+        verify(dir.path()).err().unwrap(),
+    ] {
+        assert!(
+            matches!(err, JournalError::UnsupportedFormat { found: 1, .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("not damaged"), "{err}");
+    }
+}
