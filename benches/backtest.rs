@@ -42,6 +42,8 @@ fn spec(dir: &std::path::Path, run: &str) -> BacktestSpec {
         },
         sim: SimConfig {
             taker_fee: fee,
+            maker_fee: fee,
+            stop_first: true,
             slippage,
             starting_balance: balance,
         },

@@ -307,6 +307,10 @@ fn resolve(
         },
         sim: SimConfig {
             taker_fee,
+            // Only market orders are placed until the risk manager and grid strategy land,
+            // so the maker fee and intrabar order are not user settings yet.
+            maker_fee: taker_fee,
+            stop_first: true,
             slippage,
             starting_balance,
         },

@@ -77,6 +77,8 @@ fn allocations_for(bars: usize) -> u64 {
         },
         sim: SimConfig {
             taker_fee: Fixed::ZERO,
+            maker_fee: Fixed::ZERO,
+            stop_first: true,
             slippage: Fixed::ZERO,
             starting_balance: Fixed::from_int(10_000),
         },

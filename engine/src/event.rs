@@ -160,6 +160,17 @@ pub enum Command {
 #[rkyv(derive(Debug))]
 pub enum OrderKind {
     Market,
+    /// Rests at `price`. Marketable on arrival, it takes liquidity at once (taker) unless
+    /// `post_only`, which then rejects it; resting, it fills at `price` (maker) when the
+    /// market trades through it.
+    Limit {
+        price: Fixed,
+        post_only: bool,
+    },
+    /// A stop-market order: becomes a market order when the market reaches `trigger`.
+    Stop {
+        trigger: Fixed,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

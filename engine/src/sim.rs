@@ -1,10 +1,24 @@
 //! The simulated venue used by backtests (and later paper trading).
 //!
 //! It plays the exchange: it accepts or rejects orders, keeps its own balances, and fills
-//! market orders at the open of the next candle of their symbol, adjusted by slippage,
-//! charging the taker fee on the notional. Its answers are ordinary events that go back into
-//! the journal as inputs, exactly like a real venue's. Deterministic: venue order ids and
-//! trade ids are counters.
+//! orders against the candles of their symbol. Its answers are ordinary events that go back
+//! into the journal as inputs, exactly like a real venue's. Deterministic: venue order ids
+//! and trade ids are counters, and orders are worked in a fixed order.
+//!
+//! Fill rules, per candle, for orders that were working when it opened:
+//! - market: at the open, moved against the taker by `slippage`; taker fee.
+//! - limit: marketable at the open on arrival (buy limit ≥ open), it takes at the open (never
+//!   worse than its price; taker fee), or is rejected if post-only; resting, it fills at its
+//!   price when the candle trades *through* it (buy: low < price; sell: high > price; a
+//!   touch is not a fill); maker fee.
+//! - stop: a sell stop triggers when low ≤ trigger, a buy stop when high ≥ trigger; it fills
+//!   at the trigger, or at the open when the candle gaps past it, moved by slippage; taker.
+//! - within one candle, stops are worked before limits when `stop_first` (the conservative
+//!   default: a stop loss and a take profit both inside the candle count as the stop), limits
+//!   first otherwise.
+//! - reduce-only orders are cut to the position they reduce, and expire when there is none
+//!   left (so the second of a stop/target pair expires once the first has closed the
+//!   position).
 
 use std::collections::BTreeMap;
 
@@ -20,6 +34,10 @@ use crate::symbol::Symbol;
 pub struct SimConfig {
     /// Fee rate on the notional of a taker fill (0.0004 = 4 bps).
     pub taker_fee: Fixed,
+    /// Fee rate on the notional of a maker fill (a resting limit order).
+    pub maker_fee: Fixed,
+    /// Work stops before limits inside one candle (see the module docs).
+    pub stop_first: bool,
     /// Adverse price move applied to market fills, as a rate (0.0001 = 1 bp).
     pub slippage: Fixed,
     pub starting_balance: Fixed,
@@ -29,6 +47,8 @@ pub struct SimConfig {
 struct Working {
     request: OrderRequest,
     venue_order_id: u64,
+    /// Has seen a candle open: a limit order is no longer "arriving".
+    resting: bool,
 }
 
 pub struct SimVenue {
@@ -85,8 +105,14 @@ impl SimVenue {
             out.push(reject("duplicate client order id".into()));
             return;
         }
-        match request.kind {
-            OrderKind::Market => {}
+        let bad_price = match request.kind {
+            OrderKind::Market => None,
+            OrderKind::Limit { price, .. } => (price <= Fixed::ZERO).then_some(price),
+            OrderKind::Stop { trigger } => (trigger <= Fixed::ZERO).then_some(trigger),
+        };
+        if let Some(p) = bad_price {
+            out.push(reject(format!("price {p} must be positive")));
+            return;
         }
         out.push(Event::OrderUpdate(OrderUpdate {
             client_id: request.client_id,
@@ -98,6 +124,7 @@ impl SimVenue {
         self.working.push(Working {
             request: request.clone(),
             venue_order_id,
+            resting: false,
         });
     }
 
@@ -119,52 +146,152 @@ impl SimVenue {
         }
     }
 
-    /// A new candle opens: fill every working market order of its symbol at the open.
-    /// Fills are stamped with the candle's open time.
+    /// A candle of `candle.symbol` happened: work every order of that symbol that was
+    /// working when it opened. Fills are stamped with the candle's open time.
     pub fn on_candle(&mut self, candle: &Candle, out: &mut Vec<Event>) {
+        // Snapshot the working set in the order it is worked, so answers are deterministic.
+        let rank = |w: &Working| match (w.request.kind, self.config.stop_first) {
+            (OrderKind::Market, _) => 0,
+            (OrderKind::Stop { .. }, true) | (OrderKind::Limit { .. }, false) => 1,
+            _ => 2,
+        };
+        let mut batch: Vec<Working> = Vec::new();
         let mut i = 0;
         while i < self.working.len() {
-            if self.working[i].request.symbol != candle.symbol {
+            if self.working[i].request.symbol == candle.symbol {
+                batch.push(self.working.remove(i));
+            } else {
                 i += 1;
-                continue;
             }
-            let w = self.working.remove(i);
-            out.push(self.fill_market(&w, candle));
+        }
+        batch.sort_by_key(|w| rank(w)); // stable: submission order within a rank
+        for mut w in batch {
+            match self.work(&w, candle) {
+                Some(event) => out.push(event),
+                None => {
+                    w.resting = true;
+                    self.working.push(w);
+                }
+            }
         }
     }
 
-    fn fill_market(&mut self, w: &Working, candle: &Candle) -> Event {
+    /// The order's outcome in this candle, or `None` if it keeps working.
+    fn work(&mut self, w: &Working, candle: &Candle) -> Option<Event> {
         let r = &w.request;
-        let slip = candle
-            .open
-            .checked_mul(self.config.slippage)
-            .unwrap_or(Fixed::ZERO);
-        let price = match r.side {
-            Side::Buy => candle.open + slip,
-            Side::Sell => candle.open - slip,
+        let slip = |p: Fixed| p.checked_mul(self.config.slippage).unwrap_or(Fixed::ZERO);
+        let (price, liquidity) = match (r.kind, r.side) {
+            (OrderKind::Market, Side::Buy) => (candle.open + slip(candle.open), Liquidity::Taker),
+            (OrderKind::Market, Side::Sell) => (candle.open - slip(candle.open), Liquidity::Taker),
+            (OrderKind::Limit { price, post_only }, side) => {
+                let marketable = match side {
+                    Side::Buy => candle.open <= price,
+                    Side::Sell => candle.open >= price,
+                };
+                if marketable && !w.resting {
+                    if post_only {
+                        return Some(self.expire(
+                            w,
+                            candle,
+                            OrderStatus::Rejected,
+                            format!(
+                                "post-only limit {price} would take liquidity at the open {}",
+                                candle.open
+                            ),
+                        ));
+                    }
+                    let taken = match side {
+                        Side::Buy => (candle.open + slip(candle.open)).min(price),
+                        Side::Sell => (candle.open - slip(candle.open)).max(price),
+                    };
+                    (taken, Liquidity::Taker)
+                } else {
+                    let through = match side {
+                        Side::Buy => candle.low < price,
+                        Side::Sell => candle.high > price,
+                    };
+                    if !through {
+                        return None;
+                    }
+                    (price, Liquidity::Maker)
+                }
+            }
+            (OrderKind::Stop { trigger }, Side::Sell) => {
+                if candle.open <= trigger {
+                    (candle.open - slip(candle.open), Liquidity::Taker)
+                } else if candle.low <= trigger {
+                    (trigger - slip(trigger), Liquidity::Taker)
+                } else {
+                    return None;
+                }
+            }
+            (OrderKind::Stop { trigger }, Side::Buy) => {
+                if candle.open >= trigger {
+                    (candle.open + slip(candle.open), Liquidity::Taker)
+                } else if candle.high >= trigger {
+                    (trigger + slip(trigger), Liquidity::Taker)
+                } else {
+                    return None;
+                }
+            }
         };
+        Some(self.fill(w, candle, price, liquidity))
+    }
+
+    fn expire(&self, w: &Working, candle: &Candle, status: OrderStatus, reason: String) -> Event {
+        Event::OrderUpdate(OrderUpdate {
+            client_id: w.request.client_id,
+            venue_order_id: w.venue_order_id,
+            status,
+            ts_event_ns: candle.open_time_ns,
+            reason,
+        })
+    }
+
+    fn fill(&mut self, w: &Working, candle: &Candle, price: Fixed, liquidity: Liquidity) -> Event {
+        let r = &w.request;
         let held = self
             .positions
             .get(&r.symbol)
             .copied()
             .unwrap_or(Fixed::ZERO);
-        let amounts = price.checked_mul(r.qty).and_then(|notional| {
-            let fee = notional.checked_mul(self.config.taker_fee)?;
+        let mut qty = r.qty;
+        if r.reduce_only {
+            // Spot positions are long only here: a reduce-only order can only sell.
+            let reducible = if r.side == Side::Sell {
+                held
+            } else {
+                Fixed::ZERO
+            };
+            if reducible <= Fixed::ZERO {
+                return self.expire(
+                    w,
+                    candle,
+                    OrderStatus::Expired,
+                    "reduce-only: no position left to reduce".into(),
+                );
+            }
+            qty = qty.min(reducible);
+        }
+        let fee_rate = match liquidity {
+            Liquidity::Maker => self.config.maker_fee,
+            Liquidity::Taker => self.config.taker_fee,
+        };
+        let amounts = price.checked_mul(qty).and_then(|notional| {
+            let fee = notional.checked_mul(fee_rate)?;
             Some((notional, fee, notional.checked_add(fee)?))
         });
         let problem = match (r.side, amounts) {
             (_, None) => Some(format!(
-                "order value {} × {price} is beyond what the account can hold",
-                r.qty
+                "order value {qty} × {price} is beyond what the account can hold"
             )),
             (Side::Buy, Some((notional, fee, cost))) if cost > self.cash => Some(format!(
                 "insufficient balance: need {cost} (notional {notional} + fee {fee}), have {}",
                 self.cash
             )),
             // Spot: nothing can be sold that is not held.
-            (Side::Sell, _) if r.qty > held => Some(format!(
-                "insufficient position: selling {} but holding {held}",
-                r.qty
+            (Side::Sell, _) if qty > held => Some(format!(
+                "insufficient position: selling {qty} but holding {held}"
             )),
             _ => None,
         };
@@ -180,11 +307,11 @@ impl SimVenue {
         match r.side {
             Side::Buy => {
                 self.cash -= notional + fee;
-                *self.positions.entry(r.symbol).or_default() += r.qty;
+                *self.positions.entry(r.symbol).or_default() += qty;
             }
             Side::Sell => {
                 self.cash += notional - fee;
-                *self.positions.entry(r.symbol).or_default() -= r.qty;
+                *self.positions.entry(r.symbol).or_default() -= qty;
             }
         }
         let trade_id = self.next_trade_id;
@@ -196,9 +323,9 @@ impl SimVenue {
             symbol: r.symbol,
             side: r.side,
             price,
-            qty: r.qty,
+            qty,
             fee,
-            liquidity: Liquidity::Taker,
+            liquidity,
             ts_event_ns: candle.open_time_ns,
         })
     }
@@ -211,6 +338,8 @@ mod tests {
     fn config() -> SimConfig {
         SimConfig {
             taker_fee: Fixed::parse("0.001").unwrap(),
+            maker_fee: Fixed::parse("0.0002").unwrap(),
+            stop_first: true,
             slippage: Fixed::ZERO,
             starting_balance: Fixed::from_int(1_000),
         }
@@ -303,5 +432,189 @@ mod tests {
         out.clear();
         v.on_candle(&candle("100"), &mut out);
         assert!(matches!(&out[0], Event::Fill(f) if f.price == Fixed::from_int(101)));
+    }
+
+    fn bar(o: &str, h: &str, l: &str, c: &str) -> Candle {
+        let f = |x: &str| Fixed::parse(x).unwrap();
+        Candle {
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            open_time_ns: 60_000_000_000,
+            interval_ns: 60_000_000_000,
+            open: f(o),
+            high: f(h),
+            low: f(l),
+            close: f(c),
+            volume: Fixed::ONE,
+        }
+    }
+
+    fn with(kind: OrderKind, side: Side, qty: &str, reduce_only: bool, id: u64) -> OrderRequest {
+        OrderRequest {
+            client_id: id,
+            kind,
+            side,
+            reduce_only,
+            ..order(side, qty)
+        }
+    }
+
+    fn limit(p: &str) -> OrderKind {
+        OrderKind::Limit {
+            price: Fixed::parse(p).unwrap(),
+            post_only: false,
+        }
+    }
+
+    fn stop(p: &str) -> OrderKind {
+        OrderKind::Stop {
+            trigger: Fixed::parse(p).unwrap(),
+        }
+    }
+
+    /// Submits, drops the acceptance, and returns what `candle` does to the order(s).
+    fn run(v: &mut SimVenue, orders: &[OrderRequest], candles: &[Candle]) -> Vec<Event> {
+        let mut out = Vec::new();
+        for o in orders {
+            v.submit(o, 0, &mut out);
+        }
+        out.clear();
+        for c in candles {
+            v.on_candle(c, &mut out);
+        }
+        out
+    }
+
+    /// A venue holding 1 BTC bought at 100 (fee 0.1).
+    fn long_one() -> SimVenue {
+        let mut v = SimVenue::new(config());
+        run(
+            &mut v,
+            &[order(Side::Buy, "1")],
+            &[bar("100", "100", "100", "100")],
+        );
+        v
+    }
+
+    fn fill(e: &Event) -> &Fill {
+        match e {
+            Event::Fill(f) => f,
+            other => panic!("expected a fill, got {other:?}"),
+        }
+    }
+
+    fn update(e: &Event) -> &OrderUpdate {
+        match e {
+            Event::OrderUpdate(u) => u,
+            other => panic!("expected an order update, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn resting_limit_fills_at_its_price_only_when_traded_through_as_maker() {
+        let mut v = SimVenue::new(config());
+        let buy = with(limit("95"), Side::Buy, "1", false, 1);
+        // Low touches 95 but does not trade through it: no fill.
+        let out = run(&mut v, &[buy], &[bar("100", "101", "95", "99")]);
+        assert!(out.is_empty(), "{out:?}");
+        let mut out = Vec::new();
+        v.on_candle(&bar("99", "99", "94", "96"), &mut out);
+        let f = fill(&out[0]);
+        assert_eq!(f.price, Fixed::from_int(95));
+        assert_eq!(f.liquidity, Liquidity::Maker);
+        assert_eq!(f.fee, Fixed::parse("0.019").unwrap()); // 95 × 0.0002
+    }
+
+    #[test]
+    fn marketable_limit_on_arrival_takes_at_the_open_and_post_only_is_rejected() {
+        let mut v = SimVenue::new(config());
+        let out = run(
+            &mut v,
+            &[with(limit("105"), Side::Buy, "1", false, 1)],
+            &[bar("100", "101", "99", "100")],
+        );
+        let f = fill(&out[0]);
+        assert_eq!(
+            (f.price, f.liquidity),
+            (Fixed::from_int(100), Liquidity::Taker)
+        );
+        let post = OrderKind::Limit {
+            price: Fixed::from_int(105),
+            post_only: true,
+        };
+        let out = run(
+            &mut v,
+            &[with(post, Side::Buy, "1", false, 2)],
+            &[bar("100", "101", "99", "100")],
+        );
+        assert_eq!(update(&out[0]).status, OrderStatus::Rejected);
+        assert!(update(&out[0]).reason.contains("post-only"));
+    }
+
+    #[test]
+    fn sell_stop_fills_at_the_trigger_intrabar_and_at_the_open_on_a_gap() {
+        let mut v = long_one();
+        let s1 = with(stop("90"), Side::Sell, "0.5", false, 2);
+        let out = run(&mut v, &[s1], &[bar("95", "96", "89", "92")]);
+        assert_eq!(fill(&out[0]).price, Fixed::from_int(90));
+        let s2 = with(stop("90"), Side::Sell, "0.5", false, 3);
+        let out = run(&mut v, &[s2], &[bar("85", "88", "80", "86")]);
+        assert_eq!(fill(&out[0]).price, Fixed::from_int(85));
+        assert_eq!(fill(&out[0]).liquidity, Liquidity::Taker);
+    }
+
+    #[test]
+    fn buy_stop_triggers_on_the_high() {
+        let mut v = SimVenue::new(config());
+        let out = run(
+            &mut v,
+            &[with(stop("110"), Side::Buy, "1", false, 1)],
+            &[bar("100", "109", "99", "105")],
+        );
+        assert!(out.is_empty());
+        let mut out = Vec::new();
+        v.on_candle(&bar("105", "112", "104", "111"), &mut out);
+        assert_eq!(fill(&out[0]).price, Fixed::from_int(110));
+    }
+
+    #[test]
+    fn stop_and_target_in_one_candle_count_the_stop_first_by_default() {
+        let pair = [
+            with(stop("90"), Side::Sell, "1", true, 2),
+            with(limit("110"), Side::Sell, "1", true, 3),
+        ];
+        let wide = bar("100", "111", "89", "100");
+        let mut v = long_one();
+        let out = run(&mut v, &pair, std::slice::from_ref(&wide));
+        assert_eq!(fill(&out[0]).client_id, 2);
+        assert_eq!(fill(&out[0]).price, Fixed::from_int(90));
+        assert_eq!(update(&out[1]).status, OrderStatus::Expired);
+        assert_eq!(v.open_orders(), 0);
+
+        // Configured the other way, the target fills and the stop expires.
+        let mut v = SimVenue::new(SimConfig {
+            stop_first: false,
+            ..config()
+        });
+        run(
+            &mut v,
+            &[order(Side::Buy, "1")],
+            &[bar("100", "100", "100", "100")],
+        );
+        let out = run(&mut v, &pair, &[wide]);
+        assert_eq!(fill(&out[0]).client_id, 3);
+        assert_eq!(fill(&out[0]).price, Fixed::from_int(110));
+        assert_eq!(update(&out[1]).status, OrderStatus::Expired);
+    }
+
+    #[test]
+    fn reduce_only_is_cut_to_the_position() {
+        let mut v = long_one();
+        let out = run(
+            &mut v,
+            &[with(OrderKind::Market, Side::Sell, "3", true, 2)],
+            &[bar("100", "100", "100", "100")],
+        );
+        assert_eq!(fill(&out[0]).qty, Fixed::ONE);
+        assert_eq!(v.open_orders(), 0);
     }
 }

@@ -65,6 +65,8 @@ fn drive(candles: &[Candle], strategy: StrategyConfig, resample: i64, fee_bps: i
     };
     let mut venue = SimVenue::new(SimConfig {
         taker_fee: fee,
+        maker_fee: fee,
+        stop_first: true,
         slippage: Fixed::ZERO,
         starting_balance: balance,
     });

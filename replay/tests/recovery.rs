@@ -44,6 +44,8 @@ fn run_backtest(dir: &Path, bars: usize) -> String {
         },
         sim: SimConfig {
             taker_fee: fee,
+            maker_fee: fee,
+            stop_first: true,
             slippage: Fixed::ZERO,
             starting_balance: balance,
         },
