@@ -186,6 +186,12 @@ fn positive_fixed(name: &str, v: f64) -> Result<Fixed> {
 pub fn load_backtest(path: &Path, journal_dir: PathBuf) -> Result<BacktestSpec> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
+    backtest_from_text(path, text, journal_dir)
+}
+
+/// Parses backtest configuration `text`; `path` names it in errors and anchors its relative
+/// paths.
+pub fn backtest_from_text(path: &Path, text: String, journal_dir: PathBuf) -> Result<BacktestSpec> {
     let file: BacktestFile = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
     let base = path.parent().unwrap_or(Path::new("."));

@@ -4,3 +4,4 @@
 pub mod config;
 pub mod import;
 pub mod indicators_cmd;
+pub mod sweep;

@@ -42,6 +42,18 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Run a grid of backtests (a backtest config plus a [sweep] section) on all cores and
+    /// rank them by a report metric; writes sweep.csv and one run directory per point.
+    Sweep {
+        #[arg(long)]
+        config: PathBuf,
+        /// Output directory [default: runs/<config file stem>].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Parallel runs [default: the number of CPUs].
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Compute indicators over stored bars and write them as CSV (one row per bar, empty
     /// cells before warm-up), e.g. --indicator sma:20 --indicator macd:12:26:9.
     Indicators {
@@ -145,6 +157,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
         } => data_import(format, &file, &symbol, &interval, &store),
         Command::Backtest { config, out } => run_backtest(&config, out),
+        Command::Sweep { config, out, jobs } => run_sweep(&config, out, jobs),
         Command::Indicators {
             store,
             symbol,
@@ -211,6 +224,48 @@ fn data_import(
             report::iso8601(imported.gaps[0].after_open_time_ns)
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_sweep(config: &Path, out: Option<PathBuf>, jobs: Option<usize>) -> Result<ExitCode> {
+    use keel::sweep;
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read config file {}", config.display()))?;
+    let plan = sweep::Plan::parse(config, &text)?;
+    let combos = plan.combinations();
+    // Fail fast on a configuration no grid point could fix.
+    if combos.iter().all(|c| {
+        plan.config_text(c)
+            .and_then(|t| keel::config::backtest_from_text(config, t, PathBuf::new()))
+            .is_err()
+    }) {
+        let first = plan.config_text(&combos[0])?;
+        keel::config::backtest_from_text(config, first, PathBuf::new())?;
+    }
+    let out = out.unwrap_or_else(|| sweep::default_out(config));
+    sweep::prepare_out(&out)?;
+    let workers =
+        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "keel sweep · {} runs on {workers} threads, ranked by {} ({})",
+        combos.len(),
+        plan.rank_by,
+        if plan.descending {
+            "highest first"
+        } else {
+            "lowest first"
+        }
+    );
+    let points = sweep::run(&plan, config, &out, workers)?;
+    let csv_path = out.join("sweep.csv");
+    std::fs::write(&csv_path, sweep::csv(&plan, &points))
+        .with_context(|| format!("cannot write {}", csv_path.display()))?;
+    print!("{}", sweep::table(&plan, &points));
+    println!("  table  {}", csv_path.display());
+    println!(
+        "  runs   {}/NNNN (journal/ and report.json each)",
+        out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -558,6 +558,23 @@ fn every_example_config_runs_and_replays_without_divergence() {
         std::fs::copy(&path, dir.join("examples").join(&name)).unwrap();
         let config = format!("examples/{name}");
         let out = format!("runs/{name}");
+        if name.starts_with("sweep") {
+            let table = assert_ok(&keel(&["sweep", "--config", &config, "--out", &out], dir));
+            assert!(
+                table.contains("rank") && !table.contains("skipped"),
+                "{name}: {table}"
+            );
+            let first = std::fs::read_dir(dir.join(&out))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .find(|p| p.join("journal").is_dir())
+                .expect("a run directory");
+            let journal = first.join("journal");
+            let v = assert_ok(&keel(&["replay", "verify", journal.to_str().unwrap()], dir));
+            assert!(v.contains("0 divergences"), "{name}: {v}");
+            ran += 1;
+            continue;
+        }
         let summary = assert_ok(&keel(
             &["backtest", "--config", &config, "--out", &out],
             dir,
@@ -568,4 +585,83 @@ fn every_example_config_runs_and_replays_without_divergence() {
         ran += 1;
     }
     assert!(ran >= 5, "expected an example per strategy, ran {ran}");
+}
+
+/// Every point of a sweep is an ordinary backtest: its digest equals a standalone
+/// `keel backtest` with the same parameters; invalid points are skipped with the reason.
+#[test]
+fn sweep_points_are_ordinary_backtests_ranked_by_the_metric() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    import_bundled(dir);
+    let base = SMA_CONFIG.replace("[account]", "to = \"2022-01-08\"\n[account]");
+    let sweep = format!(
+        "{base}\n[sweep]\nrank_by = \"total_return_pct\"\n[sweep.grid]\n\
+         \"strategy.fast\" = [10, 30]\n\"strategy.slow\" = [20, 60]\n"
+    );
+    std::fs::write(dir.join("sweep.toml"), &sweep).unwrap();
+    let out = assert_ok(&keel(
+        &[
+            "sweep",
+            "--config",
+            "sweep.toml",
+            "--out",
+            "sw",
+            "--jobs",
+            "2",
+        ],
+        dir,
+    ));
+    assert!(out.contains("4 runs"), "{out}");
+    let csv = std::fs::read_to_string(dir.join("sw/sweep.csv")).unwrap();
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 4);
+    // fast 30 / slow 20 is invalid; it is listed last, skipped.
+    let skipped: Vec<_> = rows
+        .iter()
+        .filter(|r| r.last().unwrap().contains("skipped"))
+        .collect();
+    assert_eq!(skipped.len(), 1);
+    assert_eq!(
+        (
+            skipped[0][col("strategy.fast")],
+            skipped[0][col("strategy.slow")]
+        ),
+        ("30", "20")
+    );
+    assert!(
+        rows[3].last().unwrap().contains("must be smaller"),
+        "{:?}",
+        rows[3]
+    );
+    // Ranked by total return, highest first.
+    let returns: Vec<f64> = rows[..3]
+        .iter()
+        .map(|r| r[col("total_return_pct")].parse().unwrap())
+        .collect();
+    assert!(returns.windows(2).all(|w| w[0] >= w[1]), "{returns:?}");
+    // Each point equals the standalone backtest with its parameters.
+    for r in &rows[..3] {
+        let (fast, slow) = (r[col("strategy.fast")], r[col("strategy.slow")]);
+        let single = base
+            .replace("fast = 20", &format!("fast = {fast}"))
+            .replace("slow = 100", &format!("slow = {slow}"));
+        std::fs::write(dir.join("one.toml"), single).unwrap();
+        assert_ok(&keel(
+            &["backtest", "--config", "one.toml", "--out", "one"],
+            dir,
+        ));
+        let report = report(&dir.join("one"));
+        assert_eq!(
+            report["digest"].as_str().unwrap(),
+            r[col("digest")],
+            "{fast}/{slow}"
+        );
+        let run = format!("sw/{}/journal", r[col("run")]);
+        let v = assert_ok(&keel(&["replay", "verify", &run], dir));
+        assert!(v.contains("0 divergences"), "{v}");
+    }
 }
