@@ -7,49 +7,25 @@
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use keel_engine::{CoreConfig, Fixed, Interval, SimConfig, Sizing, StrategyConfig, Symbol};
+use keel_engine::{Fixed, Interval, StrategyConfig, Symbol};
 use keel_replay::backtest::{self, BacktestSpec};
 use keel_replay::{store, synthetic};
 
 const BARS: usize = 1_000_000;
 
 fn spec(dir: &std::path::Path, run: &str) -> BacktestSpec {
-    let symbol = Symbol::new("SIMUSDT").unwrap();
-    let interval = Interval::parse("1m").unwrap();
-    let balance = Fixed::from_int(10_000);
-    let fee = Fixed::parse("0.0005").unwrap();
-    let slippage = Fixed::parse("0.0001").unwrap();
-    BacktestSpec {
-        store: dir.join("store"),
-        symbol,
-        interval,
-        from_ns: None,
-        to_ns: None,
-        core: CoreConfig {
-            symbol,
-            interval_ns: interval.ns,
-            strategy_interval_ns: interval.ns,
-            starting_balance: balance,
-            strategy: StrategyConfig::SmaCross {
-                fast: 20,
-                slow: 100,
-            },
-            sizing: Sizing {
-                allocation: Fixed::ONE,
-                lot_size: Fixed::parse("0.001").unwrap(),
-                cost_reserve: fee + slippage,
-            },
+    synthetic::spec(
+        dir.join("store"),
+        dir.join(run),
+        Symbol::new("SIMUSDT").unwrap(),
+        Interval::parse("1m").unwrap(),
+        StrategyConfig::SmaCross {
+            fast: 20,
+            slow: 100,
         },
-        sim: SimConfig {
-            taker_fee: fee,
-            maker_fee: fee,
-            stop_first: true,
-            slippage,
-            starting_balance: balance,
-        },
-        config_text: String::new(),
-        journal_dir: dir.join(run),
-    }
+        Fixed::parse("0.0005").unwrap(),
+        Fixed::parse("0.0001").unwrap(),
+    )
 }
 
 fn full_path(c: &mut Criterion) {

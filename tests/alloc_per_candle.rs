@@ -8,9 +8,9 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use keel_engine::{CoreConfig, Fixed, Interval, SimConfig, Sizing, StrategyConfig, Symbol};
-use keel_replay::backtest::{self, BacktestSpec};
-use keel_replay::store;
+use keel_engine::{Fixed, Interval, StrategyConfig, Symbol};
+use keel_replay::backtest;
+use keel_replay::{store, synthetic};
 
 struct Counting;
 
@@ -57,34 +57,15 @@ fn allocations_for(bars: usize) -> u64 {
         .collect();
     let store_dir = tmp.path().join("store");
     store::append(&store_dir, symbol, interval, &candles, |t| t.to_string()).unwrap();
-    let spec = BacktestSpec {
-        store: store_dir,
+    let spec = synthetic::spec(
+        store_dir,
+        tmp.path().join("run"),
         symbol,
         interval,
-        from_ns: None,
-        to_ns: None,
-        core: CoreConfig {
-            symbol,
-            interval_ns: interval.ns,
-            strategy_interval_ns: interval.ns,
-            starting_balance: Fixed::from_int(10_000),
-            strategy: StrategyConfig::SmaCross { fast: 5, slow: 20 },
-            sizing: Sizing {
-                allocation: Fixed::ONE,
-                lot_size: Fixed::parse("0.001").unwrap(),
-                cost_reserve: Fixed::ZERO,
-            },
-        },
-        sim: SimConfig {
-            taker_fee: Fixed::ZERO,
-            maker_fee: Fixed::ZERO,
-            stop_first: true,
-            slippage: Fixed::ZERO,
-            starting_balance: Fixed::from_int(10_000),
-        },
-        config_text: String::new(),
-        journal_dir: tmp.path().join("run"),
-    };
+        StrategyConfig::SmaCross { fast: 5, slow: 20 },
+        Fixed::ZERO,
+        Fixed::ZERO,
+    );
     let before = ALLOCATIONS.load(Ordering::Relaxed);
     let outcome = backtest::run(&spec, Box::new(|_| {})).unwrap();
     let used = ALLOCATIONS.load(Ordering::Relaxed) - before;

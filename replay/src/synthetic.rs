@@ -35,3 +35,46 @@ pub fn random_walk(symbol: Symbol, n: usize, seed: u64) -> Vec<Candle> {
         })
         .collect()
 }
+
+/// A backtest of `strategy` on one series of a store, with 10,000 of starting balance, the
+/// given taker fee and slippage rates, the whole equity per entry and a 0.001 lot: the
+/// configuration tests and benchmarks share.
+pub fn spec(
+    store: std::path::PathBuf,
+    journal_dir: std::path::PathBuf,
+    symbol: Symbol,
+    interval: keel_engine::Interval,
+    strategy: keel_engine::StrategyConfig,
+    fee: Fixed,
+    slippage: Fixed,
+) -> crate::backtest::BacktestSpec {
+    let balance = Fixed::from_int(10_000);
+    crate::backtest::BacktestSpec {
+        store,
+        symbol,
+        interval,
+        from_ns: None,
+        to_ns: None,
+        core: keel_engine::CoreConfig {
+            symbol,
+            interval_ns: interval.ns,
+            strategy_interval_ns: interval.ns,
+            starting_balance: balance,
+            strategy,
+            sizing: keel_engine::Sizing {
+                allocation: Fixed::ONE,
+                lot_size: Fixed::parse("0.001").unwrap_or(Fixed::ONE),
+                cost_reserve: fee + slippage,
+            },
+        },
+        sim: keel_engine::SimConfig {
+            taker_fee: fee,
+            maker_fee: fee,
+            stop_first: true,
+            slippage,
+            starting_balance: balance,
+        },
+        config_text: String::new(),
+        journal_dir,
+    }
+}

@@ -4,9 +4,9 @@
 use std::path::Path;
 
 use keel_engine::event::Input;
-use keel_engine::{Core, CoreConfig, Fixed, Interval, SimConfig, Sizing, StrategyConfig, Symbol};
+use keel_engine::{Core, Fixed, Interval, StrategyConfig, Symbol};
 use keel_journal::Reader;
-use keel_replay::backtest::{self, BacktestSpec};
+use keel_replay::backtest;
 use keel_replay::codec::{Decoded, decode};
 use keel_replay::{recover, store, synthetic};
 
@@ -22,36 +22,15 @@ fn run_backtest(dir: &Path, bars: usize) -> String {
         |t| t.to_string(),
     )
     .unwrap();
-    let balance = Fixed::from_int(10_000);
-    let fee = Fixed::parse("0.0005").unwrap();
-    let spec = BacktestSpec {
-        store: store_dir,
+    let spec = synthetic::spec(
+        store_dir,
+        dir.join("journal"),
         symbol,
         interval,
-        from_ns: None,
-        to_ns: None,
-        core: CoreConfig {
-            symbol,
-            interval_ns: interval.ns,
-            strategy_interval_ns: interval.ns,
-            starting_balance: balance,
-            strategy: StrategyConfig::SmaCross { fast: 5, slow: 20 },
-            sizing: Sizing {
-                allocation: Fixed::parse("0.9").unwrap(),
-                lot_size: Fixed::parse("0.001").unwrap(),
-                cost_reserve: fee,
-            },
-        },
-        sim: SimConfig {
-            taker_fee: fee,
-            maker_fee: fee,
-            stop_first: true,
-            slippage: Fixed::ZERO,
-            starting_balance: balance,
-        },
-        config_text: String::new(),
-        journal_dir: dir.join("journal"),
-    };
+        StrategyConfig::SmaCross { fast: 5, slow: 20 },
+        Fixed::parse("0.0005").unwrap(),
+        Fixed::ZERO,
+    );
     let outcome = backtest::run(&spec, Box::new(|_| {})).unwrap();
     assert!(
         outcome.report.trades > 5,
