@@ -51,6 +51,20 @@ fn import_bundled(dir: &Path) {
     assert!(out.contains("45031 bars added"), "{out}");
 }
 
+/// A temporary directory with the bundled bars imported, `sma.toml` (SMA_CONFIG) written,
+/// and one backtest of it run into `out`.
+fn bundled_run(out: &str) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    import_bundled(dir);
+    std::fs::write(dir.join("sma.toml"), SMA_CONFIG).unwrap();
+    assert_ok(&keel(
+        &["backtest", "--config", "sma.toml", "--out", out],
+        dir,
+    ));
+    tmp
+}
+
 fn segment_bytes(journal: &Path) -> Vec<(String, Vec<u8>)> {
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(journal)
         .unwrap()
@@ -175,14 +189,8 @@ fn rewrite_journal_until(
 
 #[test]
 fn replay_verify_reports_a_tampered_decision_by_sequence_number() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = bundled_run("run");
     let dir = tmp.path();
-    import_bundled(dir);
-    std::fs::write(dir.join("sma.toml"), SMA_CONFIG).unwrap();
-    assert_ok(&keel(
-        &["backtest", "--config", "sma.toml", "--out", "run"],
-        dir,
-    ));
     let src = dir.join("run/journal");
 
     // Double the quantity of the third order.
@@ -215,14 +223,8 @@ fn replay_verify_reports_a_tampered_decision_by_sequence_number() {
 
 #[test]
 fn flipped_bit_in_a_run_journal_is_reported_with_segment_and_offset() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = bundled_run("run");
     let dir = tmp.path();
-    import_bundled(dir);
-    std::fs::write(dir.join("sma.toml"), SMA_CONFIG).unwrap();
-    assert_ok(&keel(
-        &["backtest", "--config", "sma.toml", "--out", "run"],
-        dir,
-    ));
     let journal = dir.join("run/journal");
     let (name, mut bytes) = segment_bytes(&journal).remove(0);
     // Somewhere in the middle of the written records.
@@ -424,14 +426,8 @@ fn malformed_csv_line_is_reported_by_line_and_nothing_is_stored() {
 
 #[test]
 fn a_journal_cut_short_or_empty_does_not_verify() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = bundled_run("run");
     let dir = tmp.path();
-    import_bundled(dir);
-    std::fs::write(dir.join("sma.toml"), SMA_CONFIG).unwrap();
-    assert_ok(&keel(
-        &["backtest", "--config", "sma.toml", "--out", "run"],
-        dir,
-    ));
     // Cut at a record boundary half way: a valid chain, but the session's end is missing.
     rewrite_journal_until(&dir.join("run/journal"), &dir.join("cut"), 40_000, |_, d| d);
     assert_ok(&keel(&["journal", "verify", "cut"], dir));
@@ -447,14 +443,8 @@ fn a_journal_cut_short_or_empty_does_not_verify() {
 
 #[test]
 fn a_failed_backtest_leaves_the_previous_run_intact() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = bundled_run("keep");
     let dir = tmp.path();
-    import_bundled(dir);
-    std::fs::write(dir.join("sma.toml"), SMA_CONFIG).unwrap();
-    assert_ok(&keel(
-        &["backtest", "--config", "sma.toml", "--out", "keep"],
-        dir,
-    ));
     let before = segment_bytes(&dir.join("keep/journal"));
     let future = SMA_CONFIG.replace("[account]", "from = \"2030-01-01\"\n[account]");
     std::fs::write(dir.join("future.toml"), future).unwrap();
@@ -513,14 +503,8 @@ fn usage_errors_and_unsafe_symbols_exit_1() {
 
 #[test]
 fn damage_to_the_last_record_is_not_reported_as_ok() {
-    let tmp = tempfile::tempdir().unwrap();
+    let tmp = bundled_run("run");
     let dir = tmp.path();
-    import_bundled(dir);
-    std::fs::write(dir.join("sma.toml"), SMA_CONFIG).unwrap();
-    assert_ok(&keel(
-        &["backtest", "--config", "sma.toml", "--out", "run"],
-        dir,
-    ));
     let journal = dir.join("run/journal");
     let info = keel_journal::inspect(&journal).unwrap();
     let seg = info.segments.last().unwrap();
