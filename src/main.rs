@@ -51,8 +51,8 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Parallel runs [default: the number of CPUs].
-        #[arg(long)]
-        jobs: Option<usize>,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+        jobs: Option<u16>,
     },
     /// Compute indicators over stored bars and write them as CSV (one row per bar, empty
     /// cells before warm-up), e.g. --indicator sma:20 --indicator macd:12:26:9.
@@ -227,7 +227,7 @@ fn data_import(
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_sweep(config: &Path, out: Option<PathBuf>, jobs: Option<usize>) -> Result<ExitCode> {
+fn run_sweep(config: &Path, out: Option<PathBuf>, jobs: Option<u16>) -> Result<ExitCode> {
     use keel::sweep;
     let text = std::fs::read_to_string(config)
         .with_context(|| format!("cannot read config file {}", config.display()))?;
@@ -244,8 +244,10 @@ fn run_sweep(config: &Path, out: Option<PathBuf>, jobs: Option<usize>) -> Result
     }
     let out = out.unwrap_or_else(|| sweep::default_out(config));
     sweep::prepare_out(&out)?;
-    let workers =
-        jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let workers = jobs
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .min(combos.len());
     println!(
         "keel sweep · {} runs on {workers} threads, ranked by {} ({})",
         combos.len(),

@@ -9,6 +9,7 @@
 //! [sweep]
 //! rank_by = "sharpe"      # any numeric field of report.json (default: sharpe)
 //! order = "desc"          # or "asc" (e.g. for max_drawdown_pct)
+//! max_runs = 1000         # refuse larger grids (default 1000)
 //! [sweep.grid]
 //! "strategy.fast" = [10, 20, 50]
 //! "strategy.slow" = [100, 200]
@@ -53,6 +54,9 @@ const SHOWN: &[&str] = &[
     "profit_factor",
 ];
 
+/// Default cap on the number of runs; each writes its own run journal.
+pub const MAX_RUNS_DEFAULT: usize = 1_000;
+
 pub struct Plan {
     base: toml::Table,
     grid: Vec<(String, String, Vec<toml::Value>)>,
@@ -87,11 +91,16 @@ impl Plan {
             Some(toml::Value::String(s)) if s == "asc" => false,
             Some(other) => bail!("[sweep] order = {other} must be \"asc\" or \"desc\""),
         };
+        let max_runs = match sweep.remove("max_runs") {
+            None => MAX_RUNS_DEFAULT,
+            Some(toml::Value::Integer(n)) if n > 0 => n as usize,
+            Some(other) => bail!("[sweep] max_runs = {other} must be a positive integer"),
+        };
         let Some(toml::Value::Table(grid_table)) = sweep.remove("grid") else {
             bail!("[sweep] needs a [sweep.grid] table of \"section.key\" = [values]");
         };
         if let Some(key) = sweep.keys().next() {
-            bail!("[sweep] has an unknown key `{key}` (known: rank_by, order, grid)");
+            bail!("[sweep] has an unknown key `{key}` (known: rank_by, order, max_runs, grid)");
         }
         let mut grid = Vec::new();
         for (name, values) in grid_table {
@@ -111,6 +120,17 @@ impl Plan {
         }
         if grid.is_empty() {
             bail!("[sweep.grid] is empty");
+        }
+        let runs = grid
+            .iter()
+            .try_fold(1usize, |n, (_, _, v)| n.checked_mul(v.len()))
+            .unwrap_or(usize::MAX);
+        if runs > max_runs {
+            bail!(
+                "[sweep.grid] makes {runs} runs, more than max_runs = {max_runs}; each run \
+                 writes its own journal (16 MiB pre-allocated): narrow the grid or raise \
+                 [sweep] max_runs"
+            );
         }
         Ok(Plan {
             base,
@@ -253,6 +273,15 @@ fn cell(v: Option<&serde_json::Value>) -> String {
     }
 }
 
+/// A CSV field, quoted when it holds a comma, quote or line break (RFC 4180).
+fn csv_field(text: &str) -> String {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text.to_string()
+    }
+}
+
 fn value_text(v: &toml::Value) -> String {
     match v {
         toml::Value::String(s) => s.clone(),
@@ -264,7 +293,7 @@ fn value_text(v: &toml::Value) -> String {
 pub fn csv(plan: &Plan, points: &[Point]) -> String {
     let mut out = String::from("rank,run");
     for p in plan.param_names() {
-        out += &format!(",{p}");
+        out += &format!(",{}", csv_field(&p));
     }
     for m in SHOWN {
         out += &format!(",{m}");
@@ -273,7 +302,7 @@ pub fn csv(plan: &Plan, points: &[Point]) -> String {
     for (rank, p) in points.iter().enumerate() {
         out += &format!("{},{:04}", rank + 1, p.index);
         for (_, v) in &p.params {
-            out += &format!(",{}", value_text(v));
+            out += &format!(",{}", csv_field(&value_text(v)));
         }
         match &p.outcome {
             Ok(report) => {
@@ -284,8 +313,7 @@ pub fn csv(plan: &Plan, points: &[Point]) -> String {
             }
             Err(e) => {
                 out += &",".repeat(SHOWN.len() + 1);
-                let reason = e.replace(['"', '\n'], "'");
-                out += &format!(",\"skipped: {reason}\"\n");
+                out += &format!(",{}\n", csv_field(&format!("skipped: {e}")));
             }
         }
     }
@@ -326,23 +354,39 @@ pub fn table(plan: &Plan, points: &[Point]) -> String {
     s
 }
 
-/// Prepares the output directory: a previous sweep there (it has sweep.csv) is replaced;
-/// any other non-empty directory is refused.
+/// Whether `name` is something a sweep writes into its output directory.
+fn is_sweep_output(dir: &Path, name: &str) -> bool {
+    name == "sweep.csv"
+        || (name.len() == 4
+            && name.bytes().all(|b| b.is_ascii_digit())
+            && (dir.join(name).join("journal").is_dir()
+                || dir.join(name).join("report.json").is_file()))
+}
+
+/// Prepares the output directory: a previous sweep there is replaced, but only if the
+/// directory holds nothing else; anything that is not sweep output is never deleted.
 pub fn prepare_out(out: &Path) -> Result<()> {
     if out.exists() {
-        let previous_sweep = out.join("sweep.csv").is_file();
-        let empty = std::fs::read_dir(out)
+        let entries: Vec<String> = std::fs::read_dir(out)
             .with_context(|| format!("cannot read {}", out.display()))?
-            .next()
-            .is_none();
-        if !previous_sweep && !empty {
+            .map(|e| e.map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect::<std::io::Result<_>>()
+            .with_context(|| format!("cannot read {}", out.display()))?;
+        if let Some(other) = entries.iter().find(|n| !is_sweep_output(out, n)) {
             bail!(
-                "{} exists and is not a previous sweep (no sweep.csv); choose another --out",
+                "{} holds {other}, which is not output of a keel sweep; choose another --out",
                 out.display()
             );
         }
-        std::fs::remove_dir_all(out)
-            .with_context(|| format!("cannot remove the previous sweep in {}", out.display()))?;
+        for name in entries {
+            let path = out.join(&name);
+            let removed = if path.is_dir() {
+                std::fs::remove_dir_all(&path)
+            } else {
+                std::fs::remove_file(&path)
+            };
+            removed.with_context(|| format!("cannot remove the previous {}", path.display()))?;
+        }
     }
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))
 }
@@ -401,6 +445,23 @@ rank_by = "total_return_pct"
     }
 
     #[test]
+    fn csv_fields_with_commas_and_quotes_are_quoted() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("ETH,USDT"), "\"ETH,USDT\"");
+        assert_eq!(csv_field("X\"Y"), "\"X\"\"Y\"");
+    }
+
+    #[test]
+    fn grid_keys_keep_file_order() {
+        let text = CONFIG.replace(
+            "\"strategy.fast\" = [5, 10]\n\"strategy.slow\" = [20, 40, 80]",
+            "\"strategy.slow\" = [20, 40, 80]\n\"strategy.fast\" = [5, 10]",
+        );
+        let plan = Plan::parse(Path::new("s.toml"), &text).unwrap();
+        assert_eq!(plan.param_names(), ["strategy.slow", "strategy.fast"]);
+    }
+
+    #[test]
     fn bad_sweep_sections_are_explained() {
         for (bad, needle) in [
             (CONFIG.replace("total_return_pct", "luck"), "rank_by"),
@@ -410,6 +471,10 @@ rank_by = "total_return_pct"
             ),
             (CONFIG.replace("[5, 10]", "[]"), "no values"),
             (CONFIG.replace("rank_by", "rank"), "unknown key `rank`"),
+            (
+                CONFIG.replace("[sweep]\n", "[sweep]\nmax_runs = 5\n"),
+                "makes 6 runs, more than max_runs = 5",
+            ),
             (
                 CONFIG.replace("[sweep]\nrank_by = \"total_return_pct\"\n[sweep.grid]", ""),
                 "sweep",

@@ -597,6 +597,18 @@ fn sweep_points_are_ordinary_backtests_ranked_by_the_metric() {
         dir,
     ));
     assert!(out.contains("4 runs"), "{out}");
+    // Re-running into the same directory replaces the sweep ...
+    assert_ok(&keel(
+        &["sweep", "--config", "sweep.toml", "--out", "sw"],
+        dir,
+    ));
+    // ... but a directory holding anything else is never cleared, sweep.csv or not.
+    std::fs::create_dir(dir.join("mixed")).unwrap();
+    std::fs::write(dir.join("mixed/sweep.csv"), "x").unwrap();
+    std::fs::write(dir.join("mixed/thesis.tex"), "precious").unwrap();
+    let o = keel(&["sweep", "--config", "sweep.toml", "--out", "mixed"], dir);
+    assert_clean_failure(&o, 1, &["thesis.tex"]);
+    assert!(dir.join("mixed/thesis.tex").exists());
     let csv = std::fs::read_to_string(dir.join("sw/sweep.csv")).unwrap();
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();

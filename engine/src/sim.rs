@@ -174,6 +174,30 @@ impl SimVenue {
                 }
             }
         }
+        // A reduce-only order outlives its purpose once the position is gone (the stop of a
+        // stop/target pair whose target filled): it expires rather than opening the next
+        // trade or blocking new entries.
+        let flat = self
+            .positions
+            .get(&candle.symbol)
+            .is_none_or(|q| q.is_zero());
+        if flat {
+            let mut i = 0;
+            while i < self.working.len() {
+                let w = &self.working[i];
+                if w.request.symbol == candle.symbol && w.request.reduce_only {
+                    let w = self.working.remove(i);
+                    out.push(self.expire(
+                        &w,
+                        candle,
+                        OrderStatus::Expired,
+                        "reduce-only: the position it reduced is closed".into(),
+                    ));
+                } else {
+                    i += 1;
+                }
+            }
+        }
     }
 
     /// The order's outcome in this candle, or `None` if it keeps working.
@@ -604,6 +628,21 @@ mod tests {
         assert_eq!(fill(&out[0]).client_id, 3);
         assert_eq!(fill(&out[0]).price, Fixed::from_int(110));
         assert_eq!(update(&out[1]).status, OrderStatus::Expired);
+    }
+
+    #[test]
+    fn untouched_stop_expires_when_the_target_closes_the_position() {
+        let mut v = long_one();
+        let pair = [
+            with(stop("90"), Side::Sell, "1", true, 2),
+            with(limit("110"), Side::Sell, "1", true, 3),
+        ];
+        // Trades through the target only; the stop is never touched.
+        let out = run(&mut v, &pair, &[bar("100", "111", "99", "105")]);
+        assert_eq!(fill(&out[0]).client_id, 3);
+        let u = update(&out[1]);
+        assert_eq!((u.client_id, u.status), (2, OrderStatus::Expired));
+        assert_eq!(v.open_orders(), 0);
     }
 
     #[test]
