@@ -79,24 +79,35 @@ fn append(c: &mut Criterion) {
     g.finish();
 }
 
-fn replay(c: &mut Criterion) {
-    let dir = tempdir();
-    let (mut j, _) = Journal::open(dir.path(), opts()).expect("open");
-    const N: u64 = 1_000_000;
+/// Records in each replay benchmark's journal.
+const N: u64 = 1_000_000;
+
+fn fill(j: &mut Journal) {
     for i in 0..N {
         j.append(i, 1, 1, &[7u8; PAYLOAD]).expect("append");
     }
+}
+
+/// Reads every record, returning the payload bytes seen (so nothing is optimised away).
+fn drain(r: &mut Reader) -> u64 {
+    let mut n = 0u64;
+    while let Some(rec) = r.next().expect("read") {
+        n += rec.payload.len() as u64;
+    }
+    n
+}
+
+fn replay(c: &mut Criterion) {
+    let dir = tempdir();
+    let (mut j, _) = Journal::open(dir.path(), opts()).expect("open");
+    fill(&mut j);
     let mut g = c.benchmark_group("journal");
     g.throughput(Throughput::Elements(N));
     g.sample_size(10);
     g.bench_function("replay_64B_1M", |b| {
         b.iter(|| {
             let mut r = Reader::open(dir.path()).expect("reader");
-            let mut n = 0u64;
-            while let Some(rec) = r.next().expect("read") {
-                n += rec.payload.len() as u64;
-            }
-            black_box(n)
+            black_box(drain(&mut r))
         })
     });
     g.finish();
@@ -109,21 +120,14 @@ fn replay_mem(c: &mut Criterion) {
     let storage = MemStorage::new();
     let dir = std::path::Path::new("/mem/journal");
     let (mut j, _) = Journal::open_with_storage(storage.clone(), dir, opts()).expect("open");
-    const N: u64 = 1_000_000;
-    for i in 0..N {
-        j.append(i, 1, 1, &[7u8; PAYLOAD]).expect("append");
-    }
+    fill(&mut j);
     let mut g = c.benchmark_group("journal");
     g.throughput(Throughput::Elements(N));
     g.sample_size(10);
     g.bench_function("replay_64B_1M_mem", |b| {
         b.iter(|| {
             let mut r = Reader::open_with_storage(storage.clone(), dir, 0).expect("reader");
-            let mut n = 0u64;
-            while let Some(rec) = r.next().expect("read") {
-                n += rec.payload.len() as u64;
-            }
-            black_box(n)
+            black_box(drain(&mut r))
         })
     });
     g.finish();
