@@ -31,8 +31,8 @@ fn spec(dir: &std::path::Path, run: &str) -> BacktestSpec {
 fn full_path(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let base = spec(tmp.path(), "unused");
-    let bars = synthetic::random_walk(base.symbol, BARS, 42);
-    store::append(&base.store, base.symbol, base.interval, &bars, |t| {
+    let bars = synthetic::random_walk(base.symbols[0], BARS, 42);
+    store::append(&base.store, base.symbols[0], base.interval, &bars, |t| {
         t.to_string()
     })
     .unwrap();

@@ -7,7 +7,10 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
-use keel_engine::{CoreConfig, Fixed, Interval, SimConfig, Sizing, StrategyConfig, Symbol};
+use keel_engine::{
+    CoreConfig, Fixed, Interval, RiskConfig, SimConfig, Sizing, StopRule, StrategyConfig, Symbol,
+    TargetRule,
+};
 use keel_replay::backtest::BacktestSpec;
 use serde::Deserialize;
 
@@ -19,6 +22,8 @@ pub struct BacktestFile {
     pub strategy: StrategySection,
     #[serde(default)]
     pub execution: ExecutionSection,
+    #[serde(default)]
+    pub risk: RiskSection,
 }
 
 #[derive(Debug, Deserialize)]
@@ -26,7 +31,9 @@ pub struct BacktestFile {
 pub struct DataSection {
     /// Candle store directory.
     pub store: PathBuf,
-    pub symbol: String,
+    /// One symbol, or `symbols` for several (give exactly one of the two).
+    pub symbol: Option<String>,
+    pub symbols: Option<Vec<String>>,
     pub interval: String,
     /// Optional longer interval the strategy runs on (e.g. "1h" over 1m bars); orders
     /// still fill on the stored bars, at the first open after the decision.
@@ -119,6 +126,157 @@ pub struct ExecutionSection {
     /// Order quantity step; quantities are rounded down to it.
     #[serde(default = "default_lot_size")]
     pub lot_size: f64,
+    /// Maker fee (resting limit fills: take profits, grid levels); defaults to the taker fee.
+    pub maker_fee_bps: Option<f64>,
+    /// When a stop and a take profit both fall inside one candle, count the stop (true, the
+    /// conservative default) or the target.
+    #[serde(default = "default_true")]
+    pub stop_first: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// `[risk]`: the risk manager's rules. Defaults: 1% risk per trade, 2% stop, 4% target, 5
+/// positions, 20% exposure per asset, 5% daily loss limit.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RiskSection {
+    #[serde(default = "default_risk_per_trade")]
+    pub risk_per_trade: f64,
+    /// "percent", "atr", "trailing_percent", "trailing_atr" or "none".
+    #[serde(default = "default_percent")]
+    pub stop: String,
+    pub stop_pct: Option<f64>,
+    pub stop_atr: Option<f64>,
+    /// "percent", "atr" or "none".
+    #[serde(default = "default_percent")]
+    pub take_profit: String,
+    pub take_profit_pct: Option<f64>,
+    pub take_profit_atr: Option<f64>,
+    #[serde(default = "default_atr_period")]
+    pub atr_period: u32,
+    #[serde(default = "default_max_positions")]
+    pub max_positions: u32,
+    #[serde(default = "default_max_exposure")]
+    pub max_exposure: f64,
+    #[serde(default = "default_daily_loss_limit")]
+    pub daily_loss_limit: f64,
+    #[serde(default)]
+    pub daily_loss_flatten: bool,
+}
+
+fn default_risk_per_trade() -> f64 {
+    0.01
+}
+fn default_percent() -> String {
+    "percent".into()
+}
+fn default_atr_period() -> u32 {
+    14
+}
+fn default_max_positions() -> u32 {
+    5
+}
+fn default_max_exposure() -> f64 {
+    0.2
+}
+fn default_daily_loss_limit() -> f64 {
+    0.05
+}
+
+impl Default for RiskSection {
+    fn default() -> Self {
+        RiskSection {
+            risk_per_trade: default_risk_per_trade(),
+            stop: default_percent(),
+            stop_pct: None,
+            stop_atr: None,
+            take_profit: default_percent(),
+            take_profit_pct: None,
+            take_profit_atr: None,
+            atr_period: default_atr_period(),
+            max_positions: default_max_positions(),
+            max_exposure: default_max_exposure(),
+            daily_loss_limit: default_daily_loss_limit(),
+            daily_loss_flatten: false,
+        }
+    }
+}
+
+impl RiskSection {
+    fn resolve(&self) -> Result<RiskConfig> {
+        // A distance given for a rule that does not use it is a mistake worth naming.
+        let pick = |rule: &str, key: &str, value: Option<f64>, default: f64, uses: bool| match (
+            value, uses,
+        ) {
+            (Some(_), false) => bail!("[risk] `{key}` is set but the rule is \"{rule}\""),
+            (v, _) => fixed(key, v.unwrap_or(default)),
+        };
+        let stop = self.stop.as_str();
+        let stop_pct = pick(
+            stop,
+            "stop_pct",
+            self.stop_pct,
+            0.02,
+            matches!(stop, "percent" | "trailing_percent"),
+        )?;
+        let stop_atr = pick(
+            stop,
+            "stop_atr",
+            self.stop_atr,
+            2.0,
+            matches!(stop, "atr" | "trailing_atr"),
+        )?;
+        let stop = match stop {
+            "none" => StopRule::None,
+            "percent" => StopRule::Percent(stop_pct),
+            "trailing_percent" => StopRule::TrailingPercent(stop_pct),
+            "atr" => StopRule::Atr(stop_atr),
+            "trailing_atr" => StopRule::TrailingAtr(stop_atr),
+            other => bail!(
+                "[risk] stop = \"{other}\": expected \"percent\", \"atr\", \"trailing_percent\", \
+                 \"trailing_atr\" or \"none\""
+            ),
+        };
+        let tp = self.take_profit.as_str();
+        let tp_pct = pick(
+            tp,
+            "take_profit_pct",
+            self.take_profit_pct,
+            0.04,
+            tp == "percent",
+        )?;
+        let tp_atr = pick(
+            tp,
+            "take_profit_atr",
+            self.take_profit_atr,
+            4.0,
+            tp == "atr",
+        )?;
+        let take_profit = match tp {
+            "none" => TargetRule::None,
+            "percent" => TargetRule::Percent(tp_pct),
+            "atr" => TargetRule::Atr(tp_atr),
+            other => {
+                bail!("[risk] take_profit = \"{other}\": expected \"percent\", \"atr\" or \"none\"")
+            }
+        };
+        let risk = RiskConfig {
+            risk_per_trade: fixed("risk_per_trade", self.risk_per_trade)?,
+            stop,
+            take_profit,
+            atr_period: self.atr_period,
+            max_positions: self.max_positions,
+            max_exposure: fixed("max_exposure", self.max_exposure)?,
+            daily_loss_limit: fixed("daily_loss_limit", self.daily_loss_limit)?,
+            daily_loss_flatten: self.daily_loss_flatten,
+        };
+        risk.validate()
+            .map_err(|e| anyhow::anyhow!(e.replacen("risk:", "[risk]", 1)))?;
+        Ok(risk)
+    }
 }
 
 fn default_fee_bps() -> f64 {
@@ -138,6 +296,8 @@ impl Default for ExecutionSection {
             slippage_bps: 0.0,
             allocation: default_allocation(),
             lot_size: default_lot_size(),
+            maker_fee_bps: None,
+            stop_first: true,
         }
     }
 }
@@ -205,7 +365,21 @@ fn resolve(
     journal_dir: PathBuf,
 ) -> Result<BacktestSpec> {
     let data = &file.data;
-    let symbol = Symbol::new(&data.symbol).context("[data] symbol")?;
+    let names: Vec<&str> = match (&data.symbol, &data.symbols) {
+        (Some(one), None) => vec![one.as_str()],
+        (None, Some(many)) if !many.is_empty() => many.iter().map(String::as_str).collect(),
+        (None, Some(_)) => bail!("[data] symbols is empty"),
+        (None, None) => bail!("[data] needs `symbol` (or `symbols` for several)"),
+        (Some(_), Some(_)) => bail!("[data] give `symbol` or `symbols`, not both"),
+    };
+    let mut symbols: Vec<Symbol> = Vec::with_capacity(names.len());
+    for name in names {
+        let symbol = Symbol::new(name).with_context(|| format!("[data] symbol \"{name}\""))?;
+        if symbols.contains(&symbol) {
+            bail!("[data] symbol \"{name}\" is listed twice");
+        }
+        symbols.push(symbol);
+    }
     let interval = Interval::parse(&data.interval)
         .map_err(anyhow::Error::msg)
         .context("[data] interval")?;
@@ -290,17 +464,25 @@ fn resolve(
     if !ex.lot_size.is_finite() || ex.lot_size <= 0.0 {
         bail!("[execution] lot_size must be positive, got {}", ex.lot_size);
     }
+    let maker_fee_bps = ex.maker_fee_bps.unwrap_or(ex.taker_fee_bps);
+    if !(-100.0..=1000.0).contains(&maker_fee_bps) {
+        bail!(
+            "[execution] maker_fee_bps must be between -100 (rebate) and 1000, got {maker_fee_bps}"
+        );
+    }
+    let maker_fee = fixed("maker_fee_bps", maker_fee_bps / 10_000.0)?;
+    let risk = file.risk.resolve()?;
     let taker_fee = fixed("taker_fee_bps", ex.taker_fee_bps / 10_000.0)?;
     let slippage = fixed("slippage_bps", ex.slippage_bps / 10_000.0)?;
     let starting_balance = positive_fixed("starting_balance", balance)?;
     Ok(BacktestSpec {
         store: base.join(&data.store),
-        symbol,
+        symbols: symbols.clone(),
         interval,
         from_ns,
         to_ns,
         core: CoreConfig {
-            symbol,
+            symbols,
             interval_ns: interval.ns,
             strategy_interval_ns: strategy_interval.ns,
             starting_balance,
@@ -310,13 +492,12 @@ fn resolve(
                 lot_size: positive_fixed("lot_size", ex.lot_size)?,
                 cost_reserve: taker_fee + slippage,
             },
+            risk,
         },
         sim: SimConfig {
             taker_fee,
-            // Only market orders are placed until the risk manager and grid strategy land,
-            // so the maker fee and intrabar order are not user settings yet.
-            maker_fee: taker_fee,
-            stop_first: true,
+            maker_fee,
+            stop_first: ex.stop_first,
             slippage,
             starting_balance,
         },
@@ -362,7 +543,8 @@ slow = 30
                 GOOD.replace("[account]", "[account]\nleverage = 3"),
                 "leverage",
             ),
-            (format!("{GOOD}\n[risk]\nx = 1\n"), "risk"),
+            (format!("{GOOD}\n[risk]\nx = 1\n"), "x"),
+            (format!("{GOOD}\n[riks]\nstop = \"none\"\n"), "riks"),
         ] {
             let err = parse(&bad).unwrap_err().to_string();
             assert!(err.contains(key), "{err}");
@@ -432,6 +614,75 @@ slow = 30
         assert!(format!("{err:#}").contains("lot_size"), "{err:#}");
         let err = parse(&GOOD.replace("10000", "1e-9")).unwrap_err();
         assert!(format!("{err:#}").contains("starting_balance"), "{err:#}");
+    }
+
+    #[test]
+    fn risk_section_defaults_and_rules() {
+        let spec = parse(GOOD).unwrap();
+        assert_eq!(spec.core.risk, RiskConfig::default());
+        let with = |body: &str| parse(&format!("{GOOD}[risk]\n{body}\n"));
+        let r = with("stop = \"trailing_atr\"\nstop_atr = 3\ntake_profit = \"none\"")
+            .unwrap()
+            .core
+            .risk;
+        assert_eq!(r.stop, StopRule::TrailingAtr(Fixed::from_int(3)));
+        assert_eq!(r.take_profit, TargetRule::None);
+        let r = with("stop_pct = 0.015\ntake_profit_pct = 0.03")
+            .unwrap()
+            .core
+            .risk;
+        assert_eq!(r.stop, StopRule::Percent(Fixed::parse("0.015").unwrap()));
+        assert_eq!(
+            r.take_profit,
+            TargetRule::Percent(Fixed::parse("0.03").unwrap())
+        );
+        for (body, needle) in [
+            ("stop_atr = 2", "stop_atr"),
+            ("stop = \"chandelier\"", "chandelier"),
+            (
+                "take_profit = \"atr\"\ntake_profit_pct = 0.1",
+                "take_profit_pct",
+            ),
+            ("max_exposure = 1.5", "max_exposure"),
+            ("risk_per_trade = 0", "risk_per_trade"),
+            ("max_positions = 0", "max_positions"),
+            ("stop_pct = 1.2", "stop"),
+        ] {
+            let err = format!("{:#}", with(body).unwrap_err());
+            assert!(err.contains(needle), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn one_or_several_symbols() {
+        let two = GOOD.replace(
+            "symbol = \"BTCUSDT\"",
+            "symbols = [\"BTCUSDT\", \"ETHUSDT\"]",
+        );
+        let spec = parse(&two).unwrap();
+        assert_eq!(spec.symbols.len(), 2);
+        assert_eq!(spec.core.symbols, spec.symbols);
+        for (text, needle) in [
+            (
+                GOOD.replace("symbol = \"BTCUSDT\"", "symbols = [\"A\", \"A\"]"),
+                "twice",
+            ),
+            (
+                GOOD.replace("symbol = \"BTCUSDT\"", "symbols = []"),
+                "empty",
+            ),
+            (GOOD.replace("symbol = \"BTCUSDT\"\n", ""), "symbol"),
+            (
+                GOOD.replace(
+                    "symbol = \"BTCUSDT\"",
+                    "symbol = \"BTCUSDT\"\nsymbols = [\"ETHUSDT\"]",
+                ),
+                "not both",
+            ),
+        ] {
+            let err = format!("{:#}", parse(&text).unwrap_err());
+            assert!(err.contains(needle), "{err}");
+        }
     }
 
     #[test]

@@ -299,6 +299,12 @@ slow = 3
 taker_fee_bps = 10
 allocation = 0.5
 lot_size = 0.01
+# Sized by allocation alone: no stops, targets, caps or daily limit.
+[risk]
+stop = "none"
+take_profit = "none"
+max_exposure = 1.0
+daily_loss_limit = 0
 "#;
     std::fs::write(dir.join("t.toml"), config).unwrap();
     assert_ok(&keel(
@@ -660,4 +666,85 @@ fn sweep_points_are_ordinary_backtests_ranked_by_the_metric() {
         let v = assert_ok(&keel(&["replay", "verify", &run], dir));
         assert!(v.contains("0 divergences"), "{v}");
     }
+}
+
+/// Two symbols carrying the same bars signal on the same bars. Candles merge by time, then
+/// symbol, so BTCCOPY (sorted first) always decides first: with room for one position every
+/// BTCUSDT entry is refused for `max_positions`; with room for two both trade identically.
+#[test]
+fn several_symbols_merge_in_time_then_symbol_order_under_max_positions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    common::import_bundled_as(dir, "BTCUSDT");
+    common::import_bundled_as(dir, "BTCCOPY");
+    let config = |max_positions: u32| {
+        format!(
+            r#"
+[data]
+store = "store"
+symbols = ["BTCUSDT", "BTCCOPY"]
+interval = "1m"
+to = "2022-01-08"
+[account]
+starting_balance = 10000
+[strategy]
+kind = "sma_cross"
+fast = 20
+slow = 100
+[execution]
+taker_fee_bps = 5
+lot_size = 0.001
+[risk]
+max_positions = {max_positions}
+"#
+        )
+    };
+    std::fs::write(dir.join("one.toml"), config(1)).unwrap();
+    std::fs::write(dir.join("two.toml"), config(2)).unwrap();
+    assert_ok(&keel(
+        &["backtest", "--config", "one.toml", "--out", "one"],
+        dir,
+    ));
+    assert_ok(&keel(
+        &["backtest", "--config", "two.toml", "--out", "two"],
+        dir,
+    ));
+
+    let one = report(&dir.join("one"));
+    assert_eq!(one["symbols"], serde_json::json!(["BTCUSDT", "BTCCOPY"]));
+    let by_symbol = one["by_symbol"].as_array().unwrap();
+    assert_eq!(by_symbol.len(), 1, "{by_symbol:?}");
+    assert_eq!(by_symbol[0]["name"], "BTCCOPY");
+    let copy_trades = by_symbol[0]["trades"].as_u64().unwrap();
+    assert!(
+        copy_trades > 3,
+        "too few trades to mean anything: {copy_trades}"
+    );
+    let open = one["open_positions"].as_array().unwrap().len() as u64;
+    let refused = one["entries_rejected"]["max_positions"].as_u64().unwrap();
+    // One refusal per BTCCOPY entry: its closed trades plus a position still open.
+    assert_eq!(refused, copy_trades + open);
+
+    let two = report(&dir.join("two"));
+    let rows = two["by_symbol"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0]["trades"], rows[1]["trades"]);
+    assert_eq!(rows[0]["pnl"], rows[1]["pnl"]);
+    assert!(two["entries_rejected"].get("max_positions").is_none());
+    // Every bar of both symbols reached the core.
+    assert_eq!(two["candles"].as_u64().unwrap(), 2 * one_symbol_bars(dir));
+}
+
+/// Bars of BTCUSDT in the first week (to 2022-01-08), from a single-symbol run.
+fn one_symbol_bars(dir: &Path) -> u64 {
+    let text = SMA_CONFIG.replace(
+        "interval = \"1m\"",
+        "interval = \"1m\"\nto = \"2022-01-08\"",
+    );
+    std::fs::write(dir.join("single.toml"), text).unwrap();
+    assert_ok(&keel(
+        &["backtest", "--config", "single.toml", "--out", "single"],
+        dir,
+    ));
+    report(&dir.join("single"))["candles"].as_u64().unwrap()
 }

@@ -7,7 +7,9 @@ use crate::symbol::Symbol;
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[rkyv(derive(Debug))]
 pub struct CoreConfig {
-    pub symbol: Symbol,
+    /// The symbols traded, each with its own strategy instance. Order matters only for
+    /// display; candles of other symbols are ignored.
+    pub symbols: Vec<Symbol>,
     /// Interval of the bars the core receives.
     pub interval_ns: i64,
     /// Interval of the bars the strategy sees: `interval_ns`, or a multiple of it that the
@@ -17,6 +19,7 @@ pub struct CoreConfig {
     pub starting_balance: Fixed,
     pub strategy: StrategyConfig,
     pub sizing: Sizing,
+    pub risk: RiskConfig,
 }
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -119,4 +122,142 @@ pub struct Sizing {
     /// taker fee plus the expected slippage (0.0011 = 11 bps). Without it, an entry sized to
     /// all the cash is rejected whenever it fills at the price it was decided at.
     pub cost_reserve: Fixed,
+}
+
+/// Where the protective stop of a new position goes.
+#[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum StopRule {
+    /// No stop: entries are sized by `Sizing::allocation` instead of by risk.
+    None,
+    /// `pct` below the entry price (0.02 = 2%).
+    Percent(Fixed),
+    /// `mult` × ATR below the entry price.
+    Atr(Fixed),
+    /// `pct` below the highest high since entry, raised as the price rises.
+    TrailingPercent(Fixed),
+    /// `mult` × ATR below the highest high since entry, raised as the price rises.
+    TrailingAtr(Fixed),
+}
+
+/// Where the take-profit of a new position goes.
+#[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum TargetRule {
+    None,
+    /// `pct` above the entry price.
+    Percent(Fixed),
+    /// `mult` × ATR above the entry price.
+    Atr(Fixed),
+}
+
+/// The risk manager's rules. Every entry passes them; what fails is a journaled `Reject`.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct RiskConfig {
+    /// Fraction of equity lost when a position's stop is hit (0.01 = 1%): the entry's size is
+    /// `equity × risk_per_trade / |entry − stop|`.
+    pub risk_per_trade: Fixed,
+    pub stop: StopRule,
+    pub take_profit: TargetRule,
+    /// ATR period for ATR stops and targets (Wilder, on the strategy's bars).
+    pub atr_period: u32,
+    /// Most symbols holding a position (or an entry in flight) at once.
+    pub max_positions: u32,
+    /// Largest position value per asset, as a fraction of equity, at decision time.
+    pub max_exposure: Fixed,
+    /// Loss from the UTC day's starting equity that stops new entries until the next UTC
+    /// day (0.05 = 5%; zero disables it).
+    pub daily_loss_limit: Fixed,
+    /// Also cancel orders and close every position when the daily loss limit trips.
+    pub daily_loss_flatten: bool,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        RiskConfig {
+            risk_per_trade: Fixed::from_raw(Fixed::SCALE / 100),
+            stop: StopRule::Percent(Fixed::from_raw(Fixed::SCALE / 50)),
+            take_profit: TargetRule::Percent(Fixed::from_raw(Fixed::SCALE / 25)),
+            atr_period: 14,
+            max_positions: 5,
+            max_exposure: Fixed::from_raw(Fixed::SCALE / 5),
+            daily_loss_limit: Fixed::from_raw(Fixed::SCALE / 20),
+            daily_loss_flatten: false,
+        }
+    }
+}
+
+impl RiskConfig {
+    /// No stops or targets, no caps, no daily limit: entries sized by `Sizing::allocation`
+    /// alone. For tests and benchmarks that check sizing and fills in isolation.
+    pub fn unmanaged() -> RiskConfig {
+        RiskConfig {
+            stop: StopRule::None,
+            take_profit: TargetRule::None,
+            max_positions: u32::MAX,
+            max_exposure: Fixed::ONE,
+            daily_loss_limit: Fixed::ZERO,
+            ..RiskConfig::default()
+        }
+    }
+
+    /// Whether ATR values are needed (ATR stops or targets).
+    pub fn uses_atr(&self) -> bool {
+        matches!(self.stop, StopRule::Atr(_) | StopRule::TrailingAtr(_))
+            || matches!(self.take_profit, TargetRule::Atr(_))
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        let unit = |name: &str, v: Fixed, allow_zero: bool| {
+            let ok = if allow_zero {
+                v >= Fixed::ZERO
+            } else {
+                v > Fixed::ZERO
+            } && v <= Fixed::ONE;
+            if ok {
+                Ok(())
+            } else {
+                let low = if allow_zero { "0" } else { "above 0" };
+                Err(format!(
+                    "risk: `{name}` must be {low} and at most 1, got {v}"
+                ))
+            }
+        };
+        unit("risk_per_trade", self.risk_per_trade, false)?;
+        unit("max_exposure", self.max_exposure, false)?;
+        unit("daily_loss_limit", self.daily_loss_limit, true)?;
+        match self.stop {
+            StopRule::Percent(p) | StopRule::TrailingPercent(p) => {
+                if !(p > Fixed::ZERO && p < Fixed::ONE) {
+                    return Err(format!(
+                        "risk: stop percentage must be between 0 and 1, got {p}"
+                    ));
+                }
+            }
+            StopRule::Atr(m) | StopRule::TrailingAtr(m) => {
+                if m <= Fixed::ZERO {
+                    return Err(format!("risk: stop ATR multiple must be positive, got {m}"));
+                }
+            }
+            StopRule::None => {}
+        }
+        match self.take_profit {
+            TargetRule::Percent(p) | TargetRule::Atr(p) => {
+                if p <= Fixed::ZERO {
+                    return Err(format!(
+                        "risk: take-profit distance must be positive, got {p}"
+                    ));
+                }
+            }
+            TargetRule::None => {}
+        }
+        if self.uses_atr() {
+            check_period("risk", "atr_period", self.atr_period)?;
+        }
+        if self.max_positions == 0 {
+            return Err("risk: `max_positions` must be at least 1".into());
+        }
+        Ok(())
+    }
 }

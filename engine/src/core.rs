@@ -7,25 +7,42 @@
 use std::collections::BTreeMap;
 
 use crate::candle::Candle;
-use crate::config::CoreConfig;
+use crate::config::{CoreConfig, StopRule, TargetRule};
 use crate::event::{
     Command, Decision, Event, Fill, Input, Mode, OrderKind, OrderRequest, OrderStatus, OrderUpdate,
     RejectReason, Side, SignalAction, client_order_id,
 };
 use crate::fixed::Fixed;
+use crate::indicators::Atr;
 use crate::portfolio::Portfolio;
 use crate::resample::Resampler;
 use crate::strategy::{Signal, StrategyState};
 use crate::symbol::Symbol;
 
 /// Version of the `CoreState` layout inside snapshots.
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
+
+const NS_PER_DAY: i64 = 86_400_000_000_000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 pub enum OrderPhase {
     /// Decided and journaled; no answer from the venue yet.
     Submitted,
     Open,
+    /// The core asked for it to be cancelled; it no longer counts as protection or as an
+    /// order in flight, but stays tracked until the venue answers.
+    CancelRequested,
+}
+
+/// What an order is for, so the core knows what its fills mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub enum OrderRole {
+    /// Opens a position; its fills arm the protective orders.
+    Entry,
+    /// Closes a position (exit signal, kill switch, daily-loss flatten).
+    Exit,
+    StopLoss,
+    TakeProfit,
 }
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -33,6 +50,7 @@ pub struct OrderState {
     pub request: OrderRequest,
     pub phase: OrderPhase,
     pub filled_qty: Fixed,
+    pub role: OrderRole,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -44,8 +62,37 @@ pub struct Counters {
     pub orders_rejected_by_venue: u64,
     pub signals: u64,
     pub rejects: u64,
+    /// Rejections by reason, indexed by `RejectReason as usize`.
+    pub rejects_by_reason: [u64; 8],
+    /// Times the daily loss limit tripped.
+    pub daily_loss_trips: u64,
     /// Inputs that did not fit the session (wrong symbol, before `SessionStart`, unknown order).
     pub ignored: u64,
+}
+
+/// One traded symbol: its strategy instance and the risk manager's view of its position.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct SymbolState {
+    pub symbol: Symbol,
+    pub strategy: StrategyState,
+    /// Present when the strategy runs on longer bars than the core receives.
+    pub resampler: Option<Resampler>,
+    /// Present when a stop or target is an ATR multiple (on the strategy's bars).
+    pub atr: Option<Atr>,
+    /// The protective stop in force; zero when none.
+    pub stop_price: Fixed,
+    /// Highest high since entry, which a trailing stop follows.
+    pub best_price: Fixed,
+}
+
+/// The UTC day the daily loss limit measures.
+#[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct DayState {
+    /// Days since the Unix epoch (UTC).
+    pub day: i64,
+    /// Equity when the day's first candle opened (marked at the previous close).
+    pub start_equity: Fixed,
+    pub tripped: bool,
 }
 
 /// Everything the core knows. Serialized whole for snapshots and the digest.
@@ -55,15 +102,15 @@ pub struct CoreState {
     pub mode: Option<Mode>,
     pub last_seq: u64,
     pub last_ts_ns: u64,
-    pub strategy: Option<StrategyState>,
-    /// Present when the strategy runs on longer bars than the core receives.
-    pub resampler: Option<Resampler>,
+    /// One per configured symbol, in configuration order.
+    pub symbols: Vec<SymbolState>,
     pub portfolio: Portfolio,
     /// Open and in-flight orders by client id.
     pub orders: BTreeMap<u64, OrderState>,
     /// Last known price per symbol (last close or trade).
     pub marks: BTreeMap<Symbol, Fixed>,
     pub halted: bool,
+    pub day: Option<DayState>,
     pub counters: Counters,
 }
 
@@ -116,13 +163,13 @@ impl Core {
             Event::SessionStart(start) => self.on_session_start(start.mode, &start.config),
             Event::Candle(candle) => self.on_candle(input.seq, candle),
             Event::Trade(trade) => {
-                if self.state.config.is_some() {
+                if self.index(&trade.symbol).is_some() {
                     self.state.marks.insert(trade.symbol, trade.price);
                 }
             }
             Event::BookTicker(_) | Event::Timer(_) => {}
-            Event::OrderUpdate(update) => self.on_order_update(update),
-            Event::Fill(fill) => self.on_fill(fill),
+            Event::OrderUpdate(update) => self.on_order_update(input.seq, update),
+            Event::Fill(fill) => self.on_fill(input.seq, fill),
             Event::Command(cmd) => self.on_command(input.seq, *cmd),
         }
         &self.out
@@ -142,13 +189,29 @@ impl Core {
             }
             None => {
                 self.state.config = Some(config.clone());
-                self.state.strategy = Some(StrategyState::from_config(&config.strategy));
-                self.state.resampler = (config.strategy_interval_ns != config.interval_ns)
-                    .then(|| Resampler::new(config.strategy_interval_ns));
+                let resample = config.strategy_interval_ns != config.interval_ns;
+                let atr_period = config.risk.atr_period as usize;
+                self.state.symbols = config
+                    .symbols
+                    .iter()
+                    .map(|&symbol| SymbolState {
+                        symbol,
+                        strategy: StrategyState::from_config(&config.strategy),
+                        resampler: resample.then(|| Resampler::new(config.strategy_interval_ns)),
+                        atr: config.risk.uses_atr().then(|| Atr::new(atr_period)),
+                        stop_price: Fixed::ZERO,
+                        best_price: Fixed::ZERO,
+                    })
+                    .collect();
                 self.state.portfolio = Portfolio::new(config.starting_balance);
             }
         }
         self.state.mode = Some(mode);
+    }
+
+    fn index(&self, symbol: &Symbol) -> Option<usize> {
+        // A handful of symbols: a scan beats a map and keeps the state a plain list.
+        self.state.symbols.iter().position(|s| s.symbol == *symbol)
     }
 
     fn on_candle(&mut self, seq: u64, candle: &Candle) {
@@ -156,34 +219,43 @@ impl Core {
             self.state.counters.ignored += 1;
             return;
         };
-        if candle.symbol != config.symbol || candle.interval_ns != config.interval_ns {
+        let interval_ok = candle.interval_ns == config.interval_ns;
+        let Some(i) = self.index(&candle.symbol).filter(|_| interval_ok) else {
             self.state.counters.ignored += 1;
             return;
-        }
+        };
         self.state.counters.candles += 1;
+        // The day rolls before this candle's price counts: the day starts at the equity
+        // marked at the previous close, which is the equity at midnight.
+        self.roll_day(candle.open_time_ns);
         self.state.marks.insert(candle.symbol, candle.close);
-        match self.state.resampler.as_mut() {
-            None => self.strategy_bar(seq, candle),
+        self.check_daily_loss(seq);
+        match self.state.symbols[i].resampler.as_mut() {
+            None => self.strategy_bar(seq, i, candle),
             Some(r) => {
                 for bar in r.update(candle).into_iter().flatten() {
-                    self.strategy_bar(seq, &bar);
+                    self.strategy_bar(seq, i, &bar);
                 }
             }
         }
     }
 
     /// A closed bar at the strategy's interval.
-    fn strategy_bar(&mut self, seq: u64, bar: &Candle) {
-        let Some(strategy) = self.state.strategy.as_mut() else {
-            return;
-        };
-        let name = strategy.as_strategy().name();
-        if let Some(signal) = strategy.as_strategy().on_candle(bar) {
-            self.on_signal(seq, bar.symbol, name, signal);
+    fn strategy_bar(&mut self, seq: u64, i: usize, bar: &Candle) {
+        let sym = &mut self.state.symbols[i];
+        if let Some(atr) = sym.atr.as_mut() {
+            atr.update(bar.high.to_f64(), bar.low.to_f64(), bar.close.to_f64());
+        }
+        self.trail(seq, i, bar);
+        let strategy = self.state.symbols[i].strategy.as_strategy();
+        let name = strategy.name();
+        if let Some(signal) = strategy.on_candle(bar) {
+            self.on_signal(seq, i, name, signal);
         }
     }
 
-    fn on_signal(&mut self, seq: u64, symbol: Symbol, strategy: &str, signal: Signal) {
+    fn on_signal(&mut self, seq: u64, i: usize, strategy: &str, signal: Signal) {
+        let symbol = self.state.symbols[i].symbol;
         self.state.counters.signals += 1;
         let action = signal.action;
         self.out.push(Decision::Signal {
@@ -193,11 +265,7 @@ impl Core {
             detail: signal.detail,
         });
         let position = self.state.portfolio.position(&symbol);
-        let pending = self
-            .state
-            .orders
-            .values()
-            .any(|o| o.request.symbol == symbol);
+        let in_flight = self.in_flight(&symbol);
         match action {
             SignalAction::EnterLong => {
                 if !position.is_zero() {
@@ -206,54 +274,257 @@ impl Core {
                 if self.state.halted {
                     return self.reject(symbol, RejectReason::Halted, "entries are halted");
                 }
-                if pending {
+                if let Some(day) = self.state.day.as_ref().filter(|d| d.tripped) {
+                    let detail = format!(
+                        "daily loss limit tripped (day started at equity {}); \
+                         entries resume at the next UTC midnight",
+                        day.start_equity
+                    );
+                    return self.reject(symbol, RejectReason::DailyLossLimit, &detail);
+                }
+                if in_flight {
                     return self.reject(
                         symbol,
                         RejectReason::OrderPending,
                         "an order is in flight",
                     );
                 }
-                self.enter_long(seq, symbol);
+                let max = self.config().risk.max_positions;
+                let open = self.open_positions();
+                if open >= max as usize {
+                    let detail = format!("{open} positions open, the limit is {max}");
+                    return self.reject(symbol, RejectReason::MaxPositions, &detail);
+                }
+                self.enter_long(seq, i);
             }
             SignalAction::ExitLong => {
-                if position > Fixed::ZERO && !pending {
-                    self.place(seq, symbol, Side::Sell, position, true);
+                if position > Fixed::ZERO && !in_flight {
+                    self.cancel_protection(&symbol);
+                    self.place(
+                        seq,
+                        symbol,
+                        Side::Sell,
+                        OrderKind::Market,
+                        position,
+                        OrderRole::Exit,
+                    );
                 }
             }
         }
     }
 
-    fn enter_long(&mut self, seq: u64, symbol: Symbol) {
-        let Some(config) = &self.state.config else {
-            return;
-        };
+    fn config(&self) -> &CoreConfig {
+        match &self.state.config {
+            Some(c) => c,
+            // Only reached from paths that start with a configured session.
+            None => unreachable!("core used before its session started"),
+        }
+    }
+
+    /// An entry or exit of `symbol` is waiting for the venue.
+    fn in_flight(&self, symbol: &Symbol) -> bool {
+        self.state.orders.values().any(|o| {
+            o.request.symbol == *symbol
+                && matches!(o.role, OrderRole::Entry | OrderRole::Exit)
+                && o.phase != OrderPhase::CancelRequested
+        })
+    }
+
+    /// Symbols holding a position or with an entry in flight.
+    fn open_positions(&self) -> usize {
+        self.state
+            .symbols
+            .iter()
+            .filter(|s| {
+                !self.state.portfolio.position(&s.symbol).is_zero()
+                    || self.state.orders.values().any(|o| {
+                        o.request.symbol == s.symbol
+                            && o.role == OrderRole::Entry
+                            && o.phase != OrderPhase::CancelRequested
+                    })
+            })
+            .count()
+    }
+
+    /// Sizes and places a long entry: risk-based when there is a stop, allocation-based
+    /// otherwise; then capped by the exposure limit and by the cash available.
+    fn enter_long(&mut self, seq: u64, i: usize) {
+        let symbol = self.state.symbols[i].symbol;
         let Some(price) = self.state.marks.get(&symbol).copied() else {
             return self.reject(symbol, RejectReason::NoPrice, "no price seen yet");
         };
+        let config = self.config();
         let sizing = &config.sizing;
+        let risk = &config.risk;
+        let atr = self.state.symbols[i].atr.as_ref().and_then(|a| a.value());
+        if risk.uses_atr() && atr.is_none() {
+            let detail = format!("ATR({}) is not warmed up yet", risk.atr_period);
+            return self.reject(symbol, RejectReason::NoStopDistance, &detail);
+        }
+        let atr = atr.and_then(Fixed::from_f64).unwrap_or(Fixed::ZERO);
+        let stop_distance = match risk.stop {
+            StopRule::None => None,
+            StopRule::Percent(p) | StopRule::TrailingPercent(p) => Some(mul(price, p)),
+            StopRule::Atr(m) | StopRule::TrailingAtr(m) => Some(mul(atr, m)),
+        };
         let equity = self.state.portfolio.equity(&self.state.marks);
-        let budget = equity
-            .checked_mul(sizing.allocation)
-            .unwrap_or(Fixed::ZERO)
-            .min(self.state.portfolio.cash);
-        let unit_cost = price
-            .checked_mul(Fixed::ONE + sizing.cost_reserve)
-            .unwrap_or(Fixed::MAX);
-        let qty = budget
-            .checked_div(unit_cost)
-            .unwrap_or(Fixed::ZERO)
+        let unit_cost = mul(price, Fixed::ONE + sizing.cost_reserve);
+        let by_rule = match stop_distance {
+            Some(d) if d <= Fixed::ZERO || d >= price => {
+                let detail = format!("stop distance {d} at price {price} leaves no valid stop");
+                return self.reject(symbol, RejectReason::NoStopDistance, &detail);
+            }
+            Some(d) => div(mul(equity, risk.risk_per_trade), d),
+            None => div(mul(equity, sizing.allocation), unit_cost),
+        };
+        let by_exposure = div(mul(equity, risk.max_exposure), price);
+        let by_cash = div(self.state.portfolio.cash, unit_cost);
+        let qty = by_rule
+            .min(by_exposure)
+            .min(by_cash)
             .floor_to(sizing.lot_size);
         if qty <= Fixed::ZERO {
             let detail = format!(
-                "budget {budget} buys less than one lot of {} at {price}",
+                "size {by_rule} by rule, {by_exposure} by the exposure cap, {by_cash} by cash: \
+                 less than one lot of {} at {price}",
                 sizing.lot_size
             );
             return self.reject(symbol, RejectReason::SizeBelowLot, &detail);
         }
-        self.place(seq, symbol, Side::Buy, qty, false);
+        self.place(
+            seq,
+            symbol,
+            Side::Buy,
+            OrderKind::Market,
+            qty,
+            OrderRole::Entry,
+        );
     }
 
-    fn place(&mut self, seq: u64, symbol: Symbol, side: Side, qty: Fixed, reduce_only: bool) {
+    /// Arms the stop and target for the long position of symbol `i`, from its average entry
+    /// price. They are reduce-only orders the venue works, so they hold even if keel stops.
+    fn protect(&mut self, seq: u64, i: usize) {
+        let symbol = self.state.symbols[i].symbol;
+        let Some(pos) = self.state.portfolio.positions.get(&symbol) else {
+            return;
+        };
+        let (qty, entry) = (pos.qty, pos.avg_price);
+        if qty <= Fixed::ZERO {
+            return;
+        }
+        let risk = self.config().risk.clone();
+        let atr = self.state.symbols[i]
+            .atr
+            .as_ref()
+            .and_then(|a| a.value())
+            .and_then(Fixed::from_f64)
+            .unwrap_or(Fixed::ZERO);
+        let stop = match risk.stop {
+            StopRule::None => Fixed::ZERO,
+            StopRule::Percent(p) | StopRule::TrailingPercent(p) => mul(entry, Fixed::ONE - p),
+            StopRule::Atr(m) | StopRule::TrailingAtr(m) => entry - mul(atr, m),
+        };
+        let target = match risk.take_profit {
+            TargetRule::None => Fixed::ZERO,
+            TargetRule::Percent(p) => mul(entry, Fixed::ONE + p),
+            TargetRule::Atr(m) => entry + mul(atr, m),
+        };
+        let sym = &mut self.state.symbols[i];
+        sym.best_price = entry;
+        sym.stop_price = Fixed::ZERO;
+        if stop > Fixed::ZERO {
+            sym.stop_price = stop;
+            let kind = OrderKind::Stop { trigger: stop };
+            self.place(seq, symbol, Side::Sell, kind, qty, OrderRole::StopLoss);
+        }
+        if target > entry {
+            let kind = OrderKind::Limit {
+                price: target,
+                post_only: false,
+            };
+            self.place(seq, symbol, Side::Sell, kind, qty, OrderRole::TakeProfit);
+        }
+    }
+
+    /// Raises a trailing stop after a bar that made a new high since entry.
+    fn trail(&mut self, seq: u64, i: usize, bar: &Candle) {
+        let trailing = match self.config().risk.stop {
+            StopRule::TrailingPercent(p) => Some((p, false)),
+            StopRule::TrailingAtr(m) => Some((m, true)),
+            _ => None,
+        };
+        let Some((param, is_atr)) = trailing else {
+            return;
+        };
+        let symbol = self.state.symbols[i].symbol;
+        let qty = self.state.portfolio.position(&symbol);
+        let live_stop = self.state.orders.iter().find_map(|(id, o)| {
+            (o.request.symbol == symbol
+                && o.role == OrderRole::StopLoss
+                && o.phase != OrderPhase::CancelRequested)
+                .then_some(*id)
+        });
+        let (true, Some(old_id)) = (qty > Fixed::ZERO, live_stop) else {
+            return;
+        };
+        let sym = &mut self.state.symbols[i];
+        sym.best_price = sym.best_price.max(bar.high);
+        let new_stop = if is_atr {
+            let atr = sym
+                .atr
+                .as_ref()
+                .and_then(|a| a.value())
+                .and_then(Fixed::from_f64);
+            match atr {
+                Some(atr) => sym.best_price - mul(atr, param),
+                None => return,
+            }
+        } else {
+            mul(sym.best_price, Fixed::ONE - param)
+        };
+        if new_stop <= sym.stop_price {
+            return;
+        }
+        sym.stop_price = new_stop;
+        self.request_cancel(old_id);
+        let kind = OrderKind::Stop { trigger: new_stop };
+        self.place(seq, symbol, Side::Sell, kind, qty, OrderRole::StopLoss);
+    }
+
+    fn request_cancel(&mut self, client_id: u64) {
+        if let Some(o) = self.state.orders.get_mut(&client_id) {
+            o.phase = OrderPhase::CancelRequested;
+            self.out.push(Decision::CancelOrder { client_id });
+        }
+    }
+
+    /// Cancels the stop and target of `symbol`.
+    fn cancel_protection(&mut self, symbol: &Symbol) {
+        let ids: Vec<u64> = self
+            .state
+            .orders
+            .iter()
+            .filter(|(_, o)| {
+                o.request.symbol == *symbol
+                    && matches!(o.role, OrderRole::StopLoss | OrderRole::TakeProfit)
+                    && o.phase != OrderPhase::CancelRequested
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.request_cancel(id);
+        }
+    }
+
+    fn place(
+        &mut self,
+        seq: u64,
+        symbol: Symbol,
+        side: Side,
+        kind: OrderKind,
+        qty: Fixed,
+        role: OrderRole,
+    ) {
         let index = self
             .out
             .iter()
@@ -263,9 +534,9 @@ impl Core {
             client_id: client_order_id(seq, index),
             symbol,
             side,
-            kind: OrderKind::Market,
+            kind,
             qty,
-            reduce_only,
+            reduce_only: role != OrderRole::Entry,
         };
         self.state.counters.orders_placed += 1;
         self.state.orders.insert(
@@ -274,6 +545,7 @@ impl Core {
                 request: request.clone(),
                 phase: OrderPhase::Submitted,
                 filled_qty: Fixed::ZERO,
+                role,
             },
         );
         self.out.push(Decision::PlaceOrder(request));
@@ -281,6 +553,14 @@ impl Core {
 
     fn reject(&mut self, symbol: Symbol, reason: RejectReason, detail: &str) {
         self.state.counters.rejects += 1;
+        if let Some(n) = self
+            .state
+            .counters
+            .rejects_by_reason
+            .get_mut(reason as usize)
+        {
+            *n += 1;
+        }
         self.out.push(Decision::Reject {
             symbol,
             reason,
@@ -288,34 +568,151 @@ impl Core {
         });
     }
 
-    fn on_order_update(&mut self, update: &OrderUpdate) {
+    fn on_order_update(&mut self, seq: u64, update: &OrderUpdate) {
         let Some(order) = self.state.orders.get_mut(&update.client_id) else {
             self.state.counters.ignored += 1;
             return;
         };
         match update.status {
-            OrderStatus::Accepted => order.phase = OrderPhase::Open,
+            OrderStatus::Accepted => {
+                if order.phase == OrderPhase::Submitted {
+                    order.phase = OrderPhase::Open;
+                }
+            }
             OrderStatus::Rejected | OrderStatus::Canceled | OrderStatus::Expired => {
                 if update.status == OrderStatus::Rejected {
                     self.state.counters.orders_rejected_by_venue += 1;
                 }
+                let (role, filled, symbol) = (order.role, order.filled_qty, order.request.symbol);
                 self.state.orders.remove(&update.client_id);
+                // An entry that ends part-filled still leaves a position to protect.
+                if role == OrderRole::Entry
+                    && filled > Fixed::ZERO
+                    && let Some(i) = self.index(&symbol)
+                {
+                    self.protect(seq, i);
+                }
             }
         }
     }
 
-    fn on_fill(&mut self, fill: &Fill) {
+    fn on_fill(&mut self, seq: u64, fill: &Fill) {
         self.state.counters.fills += 1;
         self.state.portfolio.apply_fill(fill);
         if let Some(order) = self.state.orders.get_mut(&fill.client_id) {
             order.filled_qty += fill.qty;
-            if order.filled_qty >= order.request.qty {
+            let done = order.filled_qty >= order.request.qty;
+            let role = order.role;
+            if done {
                 self.state.orders.remove(&fill.client_id);
+            }
+            let flat = self.state.portfolio.position(&fill.symbol).is_zero();
+            match role {
+                OrderRole::Entry if done => {
+                    if let Some(i) = self.index(&fill.symbol) {
+                        self.protect(seq, i);
+                    }
+                }
+                OrderRole::Entry => {}
+                // Once the position is gone, what protected it must not open the next one.
+                OrderRole::Exit | OrderRole::StopLoss | OrderRole::TakeProfit if flat => {
+                    self.cancel_protection(&fill.symbol);
+                    if let Some(i) = self.index(&fill.symbol) {
+                        self.state.symbols[i].stop_price = Fixed::ZERO;
+                    }
+                }
+                _ => {}
             }
         } else {
             // A fill for an order this session did not place (manual trade, or one from
             // before a lost journal): the portfolio still follows the venue.
             self.state.counters.ignored += 1;
+        }
+        self.check_daily_loss(seq);
+    }
+
+    fn roll_day(&mut self, ts_ns: i64) {
+        let day = ts_ns.div_euclid(NS_PER_DAY);
+        if self.state.day.as_ref().is_some_and(|d| d.day == day) {
+            return;
+        }
+        let start_equity = self.state.portfolio.equity(&self.state.marks);
+        self.state.day = Some(DayState {
+            day,
+            start_equity,
+            tripped: false,
+        });
+    }
+
+    fn check_daily_loss(&mut self, seq: u64) {
+        let Some(config) = &self.state.config else {
+            return;
+        };
+        let limit = config.risk.daily_loss_limit;
+        let flatten = config.risk.daily_loss_flatten;
+        let Some(day) = self.state.day.as_ref() else {
+            return;
+        };
+        if limit.is_zero() || day.tripped {
+            return;
+        }
+        let floor = mul(day.start_equity, Fixed::ONE - limit);
+        let equity = self.state.portfolio.equity(&self.state.marks);
+        if equity > floor {
+            return;
+        }
+        let start = day.start_equity;
+        let next_midnight = (day.day + 1).saturating_mul(NS_PER_DAY);
+        if let Some(d) = self.state.day.as_mut() {
+            d.tripped = true;
+        }
+        self.state.counters.daily_loss_trips += 1;
+        self.out.push(Decision::Halted {
+            detail: format!(
+                "daily loss limit: equity {equity} is at or below {floor} ({limit} below the \
+                 day's start {start}); no entries until {next_midnight} ns (next UTC midnight){}",
+                if flatten { "; flattening" } else { "" }
+            ),
+        });
+        if flatten {
+            self.flatten_all(seq);
+        }
+    }
+
+    /// Cancels every order and closes every position with reduce-only market orders.
+    fn flatten_all(&mut self, seq: u64) {
+        let ids: Vec<u64> = self
+            .state
+            .orders
+            .iter()
+            .filter(|(_, o)| o.phase != OrderPhase::CancelRequested)
+            .map(|(id, _)| *id)
+            .collect();
+        for client_id in ids {
+            self.request_cancel(client_id);
+        }
+        let flatten: Vec<(Symbol, Fixed)> = self
+            .state
+            .portfolio
+            .positions
+            .iter()
+            .filter(|(_, p)| !p.qty.is_zero())
+            .map(|(s, p)| (*s, p.qty))
+            .collect();
+        for (symbol, qty) in flatten {
+            let side = if qty.is_negative() {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            self.place(
+                seq,
+                symbol,
+                side,
+                OrderKind::Market,
+                qty.abs(),
+                OrderRole::Exit,
+            );
         }
     }
 
@@ -333,26 +730,7 @@ impl Core {
                 self.out.push(Decision::Halted {
                     detail: "kill switch: cancelling orders and flattening".into(),
                 });
-                let ids: Vec<u64> = self.state.orders.keys().copied().collect();
-                for client_id in ids {
-                    self.out.push(Decision::CancelOrder { client_id });
-                }
-                let flatten: Vec<(Symbol, Fixed)> = self
-                    .state
-                    .portfolio
-                    .positions
-                    .iter()
-                    .filter(|(_, p)| !p.qty.is_zero())
-                    .map(|(s, p)| (*s, p.qty))
-                    .collect();
-                for (symbol, qty) in flatten {
-                    let side = if qty.is_negative() {
-                        Side::Buy
-                    } else {
-                        Side::Sell
-                    };
-                    self.place(seq, symbol, side, qty.abs(), true);
-                }
+                self.flatten_all(seq);
             }
         }
     }
@@ -389,4 +767,23 @@ impl Core {
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Saturating product: the sizes here are capped afterwards, so an overflow only has to stay
+/// large, not wrap.
+fn mul(a: Fixed, b: Fixed) -> Fixed {
+    a.checked_mul(b)
+        .unwrap_or(if (a.is_negative()) == (b.is_negative()) {
+            Fixed::MAX
+        } else {
+            -Fixed::MAX
+        })
+}
+
+/// Quotient, or zero when it is undefined or overflows (a size of zero is rejected).
+fn div(a: Fixed, b: Fixed) -> Fixed {
+    if b <= Fixed::ZERO {
+        return Fixed::ZERO;
+    }
+    a.checked_div(b).unwrap_or(Fixed::ZERO)
 }

@@ -194,6 +194,36 @@ pub enum RejectReason {
     OrderPending,
     SizeBelowLot,
     NoPrice,
+    /// `max_positions` symbols already hold a position or an entry in flight.
+    MaxPositions,
+    /// The UTC day's loss limit tripped; entries resume the next UTC day.
+    DailyLossLimit,
+    /// The stop distance is unknown (ATR not warmed up) or not positive.
+    NoStopDistance,
+}
+
+impl RejectReason {
+    pub const ALL: [RejectReason; 7] = [
+        RejectReason::Halted,
+        RejectReason::OrderPending,
+        RejectReason::SizeBelowLot,
+        RejectReason::NoPrice,
+        RejectReason::MaxPositions,
+        RejectReason::DailyLossLimit,
+        RejectReason::NoStopDistance,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RejectReason::Halted => "halted",
+            RejectReason::OrderPending => "order_pending",
+            RejectReason::SizeBelowLot => "size_below_lot",
+            RejectReason::NoPrice => "no_price",
+            RejectReason::MaxPositions => "max_positions",
+            RejectReason::DailyLossLimit => "daily_loss_limit",
+            RejectReason::NoStopDistance => "no_stop_distance",
+        }
+    }
 }
 
 /// What the core decided. Each decision is journaled, after the input that caused it and

@@ -19,7 +19,7 @@ pub mod symbol;
 
 pub use crate::core::{Core, CoreState};
 pub use candle::{Candle, Interval};
-pub use config::{CoreConfig, Sizing, StrategyConfig};
+pub use config::{CoreConfig, RiskConfig, Sizing, StopRule, StrategyConfig, TargetRule};
 pub use event::{Decision, Event, Input, RecordKind};
 pub use fixed::Fixed;
 pub use sim::{SimConfig, SimVenue};

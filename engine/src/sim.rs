@@ -76,6 +76,11 @@ impl SimVenue {
         self.cash
     }
 
+    /// The venue's own record of the position in `symbol`.
+    pub fn position(&self, symbol: &Symbol) -> Fixed {
+        self.positions.get(symbol).copied().unwrap_or(Fixed::ZERO)
+    }
+
     pub fn open_orders(&self) -> usize {
         self.working.len()
     }

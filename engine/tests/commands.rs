@@ -6,7 +6,7 @@ use keel_engine::event::{
     Command, Decision, Event, Fill, Input, Liquidity, Mode, OrderStatus, OrderUpdate, RejectReason,
     SessionStart, Side,
 };
-use keel_engine::{Candle, Core, CoreConfig, Fixed, Sizing, StrategyConfig, Symbol};
+use keel_engine::{Candle, Core, CoreConfig, Fixed, RiskConfig, Sizing, StrategyConfig, Symbol};
 
 fn sym() -> Symbol {
     Symbol::new("BTCUSDT").unwrap()
@@ -26,7 +26,7 @@ impl Driver {
         d.apply(Event::SessionStart(SessionStart {
             mode: Mode::Backtest,
             config: CoreConfig {
-                symbol: sym(),
+                symbols: vec![sym()],
                 interval_ns: 60,
                 strategy_interval_ns: 60,
                 starting_balance: Fixed::from_int(1_000),
@@ -36,6 +36,7 @@ impl Driver {
                     lot_size: Fixed::parse("0.01").unwrap(),
                     cost_reserve: Fixed::ZERO,
                 },
+                risk: RiskConfig::unmanaged(),
             },
             config_text: String::new(),
         }));

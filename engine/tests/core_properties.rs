@@ -11,7 +11,8 @@ use std::collections::BTreeSet;
 
 use keel_engine::event::{Decision, Event, Input, Mode, SessionStart, Side};
 use keel_engine::{
-    Candle, Core, CoreConfig, Fixed, SimConfig, SimVenue, Sizing, StrategyConfig, Symbol,
+    Candle, Core, CoreConfig, Fixed, RiskConfig, SimConfig, SimVenue, Sizing, StrategyConfig,
+    Symbol,
 };
 use proptest::prelude::*;
 
@@ -52,7 +53,7 @@ fn drive(candles: &[Candle], strategy: StrategyConfig, resample: i64, fee_bps: i
     let fee = Fixed(fee_bps * 10_000);
     let balance = Fixed::from_int(1_000);
     let config = CoreConfig {
-        symbol: symbol(),
+        symbols: vec![symbol()],
         interval_ns: 60_000_000_000,
         strategy_interval_ns: 60_000_000_000 * resample,
         starting_balance: balance,
@@ -62,6 +63,7 @@ fn drive(candles: &[Candle], strategy: StrategyConfig, resample: i64, fee_bps: i
             lot_size: Fixed::parse("0.01").unwrap(),
             cost_reserve: fee,
         },
+        risk: RiskConfig::unmanaged(),
     };
     let mut venue = SimVenue::new(SimConfig {
         taker_fee: fee,

@@ -8,8 +8,8 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use keel_engine::event::{Decision, Event, Mode, SessionStart};
-use keel_engine::{Core, CoreConfig, Interval, SimConfig, SimVenue, Symbol};
+use keel_engine::event::{Decision, Event, Mode, RejectReason, SessionStart};
+use keel_engine::{Candle, Core, CoreConfig, Interval, SimConfig, SimVenue, Symbol};
 use keel_journal::{Durability, Journal, Options};
 
 use crate::engine_loop::{EngineLoop, Io, LoopError, LoopOptions};
@@ -29,13 +29,16 @@ pub enum BacktestError {
     },
     #[error("no candles for {symbol} {interval} in the requested time range")]
     NoCandles { symbol: String, interval: String },
+    #[error("no symbols to backtest")]
+    NoSymbols,
 }
 
 /// Everything a backtest needs, resolved from the user's configuration.
 #[derive(Debug, Clone)]
 pub struct BacktestSpec {
     pub store: PathBuf,
-    pub symbol: Symbol,
+    /// One candle series per symbol, merged by open time, then symbol.
+    pub symbols: Vec<Symbol>,
     pub interval: Interval,
     pub from_ns: Option<i64>,
     pub to_ns: Option<i64>,
@@ -52,8 +55,40 @@ pub struct BacktestOutcome {
     pub curve: EquityCurve,
 }
 
+/// Several candle series read as one, in a deterministic order: by open time, then by
+/// symbol name (so a run never depends on which file happened to be read first).
+struct Merged {
+    cursors: Vec<CandleCursor>,
+    heads: Vec<Option<Candle>>,
+}
+
+impl Merged {
+    fn new(mut cursors: Vec<CandleCursor>) -> Result<Merged, StoreError> {
+        let heads = cursors
+            .iter_mut()
+            .map(|c| c.next_candle())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Merged { cursors, heads })
+    }
+
+    fn next_candle(&mut self) -> Result<Option<Candle>, StoreError> {
+        let next = self
+            .heads
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| h.as_ref().map(|c| (c.open_time_ns, c.symbol.as_str(), i)))
+            .min()
+            .map(|(_, _, i)| i);
+        let Some(i) = next else {
+            return Ok(None);
+        };
+        let refill = self.cursors[i].next_candle()?;
+        Ok(std::mem::replace(&mut self.heads[i], refill))
+    }
+}
+
 struct BacktestIo {
-    candles: CandleCursor,
+    candles: Merged,
     venue: SimVenue,
     queue: VecDeque<(u64, Event)>,
     scratch: Vec<Event>,
@@ -112,6 +147,14 @@ impl Io for BacktestIo {
     }
 }
 
+fn names(symbols: &[Symbol]) -> String {
+    symbols
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 fn stamp(ns: i64) -> u64 {
     ns.max(0) as u64
 }
@@ -122,13 +165,17 @@ pub fn run(
     spec: &BacktestSpec,
     progress: Box<dyn FnMut(u64)>,
 ) -> Result<BacktestOutcome, BacktestError> {
-    let candles = CandleCursor::open(
-        &spec.store,
-        spec.symbol,
-        spec.interval,
-        spec.from_ns,
-        spec.to_ns,
-    )?;
+    if spec.symbols.is_empty() {
+        return Err(BacktestError::NoSymbols);
+    }
+    let cursors = spec
+        .symbols
+        .iter()
+        .map(|&symbol| {
+            CandleCursor::open(&spec.store, symbol, spec.interval, spec.from_ns, spec.to_ns)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let candles = Merged::new(cursors)?;
     let options = Options {
         durability: Durability::None,
         segment_size: 16 << 20,
@@ -165,13 +212,14 @@ pub fn run(
     let mut curve = EquityCurve::default();
     engine.run(&mut io, |event, core| {
         if let Event::Candle(c) = event {
-            let exposed = !core.state().portfolio.position(&c.symbol).is_zero();
+            let positions = &core.state().portfolio.positions;
+            let exposed = positions.values().any(|p| !p.qty.is_zero());
             curve.push(c.close_time_ns(), core.equity(), exposed);
         }
     })?;
     let Some(first_open_ns) = io.first_open_ns else {
         return Err(BacktestError::NoCandles {
-            symbol: spec.symbol.to_string(),
+            symbol: names(&spec.symbols),
             interval: spec.interval.name(),
         });
     };
@@ -212,8 +260,8 @@ fn build_report(
         .map(|t| (t.exit_time_ns - t.entry_time_ns) as f64 / 3.6e12)
         .collect();
     Report {
-        schema: 1,
-        symbol: spec.symbol.to_string(),
+        schema: 2,
+        symbols: spec.symbols.iter().map(|s| s.to_string()).collect(),
         interval: spec.interval.name(),
         strategy: strategy.to_string(),
         start: report::iso8601(start_ns),
@@ -244,7 +292,24 @@ fn build_report(
         fees_paid: state.portfolio.fees_paid.to_f64(),
         orders_placed: state.counters.orders_placed,
         orders_rejected: state.counters.orders_rejected_by_venue,
-        open_position: state.portfolio.position(&spec.symbol).to_f64(),
+        entries_rejected: RejectReason::ALL
+            .iter()
+            .filter_map(|&r| {
+                let n = state.counters.rejects_by_reason[r as usize];
+                (n > 0).then(|| (r.as_str().to_string(), n))
+            })
+            .collect(),
+        daily_loss_trips: state.counters.daily_loss_trips,
+        open_positions: state
+            .portfolio
+            .positions
+            .iter()
+            .filter(|(_, p)| !p.qty.is_zero())
+            .map(|(s, p)| report::OpenPosition {
+                symbol: s.to_string(),
+                qty: p.qty.to_f64(),
+            })
+            .collect(),
         run_journal: spec.journal_dir.display().to_string(),
         digest: keel_engine::core::hex(digest),
         by_symbol: report::breakdown(trades, |t| t.symbol.to_string()),

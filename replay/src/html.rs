@@ -116,7 +116,9 @@ pub fn render(report: &Report, curve: &EquityCurve) -> String {
     let mut h = String::new();
     let title = format!(
         "keel backtest · {} {} · {}",
-        r.symbol, r.interval, r.strategy
+        r.symbols.join(","),
+        r.interval,
+        r.strategy
     );
     let _ = write!(
         h,

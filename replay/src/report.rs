@@ -60,7 +60,7 @@ impl TradeRow {
 pub struct Report {
     /// Version of this layout (documented in README, "report.json").
     pub schema: u32,
-    pub symbol: String,
+    pub symbols: Vec<String>,
     pub interval: String,
     pub strategy: String,
     pub start: String,
@@ -96,8 +96,13 @@ pub struct Report {
     /// insufficient balance after a gap); the reasons are in the run journal.
     pub orders_placed: u64,
     pub orders_rejected: u64,
-    /// Position still open at the end (not in `trade_list`), in base units.
-    pub open_position: f64,
+    /// Entries the risk manager (or a halt) refused, by reason (`max_positions`,
+    /// `daily_loss_limit`, `size_below_lot`, ...); each one is a `Reject` in the run journal.
+    pub entries_rejected: std::collections::BTreeMap<String, u64>,
+    /// Times the daily loss limit tripped.
+    pub daily_loss_trips: u64,
+    /// Positions still open at the end (not in `trade_list`), in base units.
+    pub open_positions: Vec<OpenPosition>,
     pub run_journal: String,
     /// BLAKE3 of the core's final state; equal digests mean identical sessions.
     pub digest: String,
@@ -105,6 +110,12 @@ pub struct Report {
     pub by_symbol: Vec<Breakdown>,
     pub by_strategy: Vec<Breakdown>,
     pub trade_list: Vec<TradeRow>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OpenPosition {
+    pub symbol: String,
+    pub qty: f64,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -122,12 +133,26 @@ pub struct Breakdown {
 pub struct EquityCurve {
     pub points: Vec<(i64, f64)>,
     pub exposed_bars: u64,
+    last_exposed: bool,
 }
 
 impl EquityCurve {
+    /// Several symbols' bars closing at the same time make one point (the last equity).
     pub fn push(&mut self, ts_ns: i64, equity: Fixed, exposed: bool) {
-        self.points.push((ts_ns, equity.to_f64()));
-        self.exposed_bars += u64::from(exposed);
+        match self.points.last_mut() {
+            Some(last) if last.0 == ts_ns => {
+                last.1 = equity.to_f64();
+                if exposed && !self.last_exposed {
+                    self.exposed_bars += 1;
+                }
+                self.last_exposed |= exposed;
+            }
+            _ => {
+                self.points.push((ts_ns, equity.to_f64()));
+                self.exposed_bars += u64::from(exposed);
+                self.last_exposed = exposed;
+            }
+        }
     }
 
     pub fn exposure_pct(&self) -> f64 {
@@ -334,7 +359,12 @@ impl Report {
         let mut s = String::new();
         s += &format!(
             "keel backtest · {} {} · {} · {} → {} ({} bars)\n",
-            self.symbol, self.interval, self.strategy, self.start, self.end, self.candles
+            self.symbols.join(","),
+            self.interval,
+            self.strategy,
+            self.start,
+            self.end,
+            self.candles
         );
         s += &format!(
             "  equity        {:.2} → {:.2}   ({:+.2}%)\n",
@@ -372,10 +402,24 @@ impl Report {
                 self.orders_rejected, self.orders_placed
             );
         }
-        if self.open_position != 0.0 {
+        if !self.entries_rejected.is_empty() {
+            let reasons: Vec<String> = self
+                .entries_rejected
+                .iter()
+                .map(|(reason, n)| format!("{reason} {n}"))
+                .collect();
+            s += &format!("  entries refused {}\n", reasons.join(", "));
+        }
+        if self.daily_loss_trips > 0 {
             s += &format!(
-                "  open position {} (marked at last close)\n",
-                self.open_position
+                "  daily loss limit tripped {} time(s)\n",
+                self.daily_loss_trips
+            );
+        }
+        for p in &self.open_positions {
+            s += &format!(
+                "  open position {} {} (marked at last close)\n",
+                p.symbol, p.qty
             );
         }
         s += &format!("  equity        {}\n", sparkline(curve, 60));
@@ -394,6 +438,7 @@ mod tests {
         let curve = EquityCurve {
             points: vec![(1, 100.0), (2, 120.0), (3, 90.0), (4, 130.0), (5, 117.0)],
             exposed_bars: 0,
+            ..EquityCurve::default()
         };
         assert!((curve.max_drawdown_pct(100.0) - 25.0).abs() < 1e-12);
     }
@@ -406,6 +451,7 @@ mod tests {
             // then day 1.
             points: vec![(d / 2, 50.0), (d, 110.0), (d + 60, 99.0), (2 * d, 121.0)],
             exposed_bars: 0,
+            ..EquityCurve::default()
         };
         let r = curve.daily_returns(100.0);
         assert_eq!(r.len(), 2);
@@ -465,6 +511,7 @@ mod tests {
                 (80, 100.0),
             ],
             exposed_bars: 0,
+            ..EquityCurve::default()
         };
         // Peak 120 at 20, back above it at 70: 40 ns under water (longest before the end's 10).
         assert_eq!(curve.max_drawdown_duration_ns(100.0, 0), 40);

@@ -51,12 +51,12 @@ pub fn spec(
     let balance = Fixed::from_int(10_000);
     crate::backtest::BacktestSpec {
         store,
-        symbol,
+        symbols: vec![symbol],
         interval,
         from_ns: None,
         to_ns: None,
         core: keel_engine::CoreConfig {
-            symbol,
+            symbols: vec![symbol],
             interval_ns: interval.ns,
             strategy_interval_ns: interval.ns,
             starting_balance: balance,
@@ -66,6 +66,7 @@ pub fn spec(
                 lot_size: Fixed::parse("0.001").unwrap_or(Fixed::ONE),
                 cost_reserve: fee + slippage,
             },
+            risk: keel_engine::RiskConfig::unmanaged(),
         },
         sim: keel_engine::SimConfig {
             taker_fee: fee,

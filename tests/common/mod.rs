@@ -33,6 +33,11 @@ pub fn assert_ok(o: &Output) -> String {
 /// Imports the bundled month of BTC perpetual bars into `dir/store` as BTCUSDT 1m and
 /// returns what the command printed.
 pub fn import_bundled(dir: &Path) -> String {
+    import_bundled_as(dir, "BTCUSDT")
+}
+
+/// Imports the bundled bars into `dir/store` under `symbol`.
+pub fn import_bundled_as(dir: &Path, symbol: &str) -> String {
     let csv = Path::new(ROOT).join(BUNDLED_CSV);
     let args = [
         "data",
@@ -41,7 +46,7 @@ pub fn import_bundled(dir: &Path) -> String {
         "csv",
         csv.to_str().unwrap(),
         "--symbol",
-        "BTCUSDT",
+        symbol,
         "--interval",
         "1m",
         "--store",
