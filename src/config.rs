@@ -84,6 +84,14 @@ pub enum StrategySection {
         #[serde(default = "default_macd_signal")]
         signal: u32,
     },
+    Grid {
+        lower: Option<f64>,
+        upper: Option<f64>,
+        range_pct: Option<f64>,
+        levels: u32,
+        #[serde(default)]
+        exit_pct: f64,
+    },
 }
 
 fn default_rsi_period() -> u32 {
@@ -437,6 +445,28 @@ fn resolve(
         },
         StrategySection::Bollinger { period, k } => StrategyConfig::Bollinger { period, k },
         StrategySection::Macd { fast, slow, signal } => StrategyConfig::Macd { fast, slow, signal },
+        StrategySection::Grid {
+            lower,
+            upper,
+            range_pct,
+            levels,
+            exit_pct,
+        } => {
+            if lower.is_some() && symbols.len() > 1 {
+                bail!(
+                    "[strategy] a grid with absolute `lower`/`upper` trades one symbol; \
+                     use `range_pct` for several"
+                );
+            }
+            let opt = |name: &str, v: Option<f64>| fixed(name, v.unwrap_or(0.0));
+            StrategyConfig::Grid {
+                lower: opt("lower", lower)?,
+                upper: opt("upper", upper)?,
+                range_pct: opt("range_pct", range_pct)?,
+                levels,
+                exit_pct: fixed("exit_pct", exit_pct)?,
+            }
+        }
     };
     strategy
         .validate()

@@ -41,6 +41,18 @@ pub enum StrategyConfig {
     Bollinger { period: u32, k: f64 },
     /// Enter when MACD crosses above its signal line, exit when it crosses below.
     Macd { fast: u32, slow: u32, signal: u32 },
+    /// A ladder of limit orders (see `strategy::grid`). Bounds are absolute (`lower`,
+    /// `upper`) or, when `range_pct` is positive, that fraction either side of the price the
+    /// grid starts at.
+    Grid {
+        lower: Fixed,
+        upper: Fixed,
+        range_pct: Fixed,
+        /// Number of steps between the bounds (levels + 1 prices).
+        levels: u32,
+        /// How far beyond the range a close must be to end the grid (0.01 = 1%).
+        exit_pct: Fixed,
+    },
 }
 
 const PERIOD_MAX: u32 = 100_000;
@@ -73,6 +85,7 @@ impl StrategyConfig {
             StrategyConfig::Rsi { .. } => "rsi",
             StrategyConfig::Bollinger { .. } => "bollinger",
             StrategyConfig::Macd { .. } => "macd",
+            StrategyConfig::Grid { .. } => "grid",
         }
     }
 
@@ -105,6 +118,44 @@ impl StrategyConfig {
             StrategyConfig::Macd { fast, slow, signal } => {
                 check_fast_slow(name, fast, slow)?;
                 check_period(name, "signal", signal)
+            }
+            StrategyConfig::Grid {
+                lower,
+                upper,
+                range_pct,
+                levels,
+                exit_pct,
+            } => {
+                let max = crate::strategy::grid::GRID_LEVELS_MAX;
+                if !(2..=max).contains(&levels) {
+                    return Err(format!("grid: `levels` must be 2..={max}, got {levels}"));
+                }
+                let absolute = !lower.is_zero() || !upper.is_zero();
+                match (absolute, range_pct > Fixed::ZERO) {
+                    (true, true) => {
+                        return Err(
+                            "grid: give `lower` and `upper`, or `range_pct`, not both".into()
+                        );
+                    }
+                    (false, false) => {
+                        return Err("grid: needs `lower` and `upper`, or `range_pct`".into());
+                    }
+                    (true, false) if !(Fixed::ZERO < lower && lower < upper) => {
+                        return Err(format!("grid: need 0 < lower ({lower}) < upper ({upper})"));
+                    }
+                    (false, true) if range_pct >= Fixed::ONE => {
+                        return Err(format!(
+                            "grid: `range_pct` must be below 1, got {range_pct}"
+                        ));
+                    }
+                    _ => {}
+                }
+                if exit_pct.is_negative() || exit_pct >= Fixed::ONE {
+                    return Err(format!(
+                        "grid: `exit_pct` must be in [0, 1), got {exit_pct}"
+                    ));
+                }
+                Ok(())
             }
         }
     }

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::candle::Candle;
-use crate::config::{CoreConfig, StopRule, TargetRule};
+use crate::config::{CoreConfig, StopRule, StrategyConfig, TargetRule};
 use crate::event::{
     Command, Decision, Event, Fill, Input, Mode, OrderKind, OrderRequest, OrderStatus, OrderUpdate,
     RejectReason, Side, SignalAction, client_order_id,
@@ -16,6 +16,7 @@ use crate::fixed::Fixed;
 use crate::indicators::Atr;
 use crate::portfolio::Portfolio;
 use crate::resample::Resampler;
+use crate::strategy::grid::{Grid, GridPhase};
 use crate::strategy::{Signal, StrategyState};
 use crate::symbol::Symbol;
 
@@ -43,6 +44,22 @@ pub enum OrderRole {
     Exit,
     StopLoss,
     TakeProfit,
+    /// The grid's market buy of the inventory its sell levels need.
+    GridSeed,
+    /// A grid limit buy at level `k`.
+    GridBuy(u32),
+    /// A grid limit sell at level `k`.
+    GridSell(u32),
+}
+
+impl OrderRole {
+    /// Orders that only ever reduce a position.
+    pub fn reduces(self) -> bool {
+        matches!(
+            self,
+            OrderRole::Exit | OrderRole::StopLoss | OrderRole::TakeProfit | OrderRole::GridSell(_)
+        )
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -246,6 +263,9 @@ impl Core {
         if let Some(atr) = sym.atr.as_mut() {
             atr.update(bar.high.to_f64(), bar.low.to_f64(), bar.close.to_f64());
         }
+        if matches!(self.state.symbols[i].strategy, StrategyState::Grid(_)) {
+            return self.grid_bar(seq, i, bar);
+        }
         self.trail(seq, i, bar);
         let strategy = self.state.symbols[i].strategy.as_strategy();
         let name = strategy.name();
@@ -330,13 +350,15 @@ impl Core {
         })
     }
 
-    /// Symbols holding a position or with an entry in flight.
+    /// Symbols holding a position, with an entry in flight, or running a grid (whose resting
+    /// buys may fill at any time).
     fn open_positions(&self) -> usize {
         self.state
             .symbols
             .iter()
             .filter(|s| {
-                !self.state.portfolio.position(&s.symbol).is_zero()
+                matches!(&s.strategy, StrategyState::Grid(g) if g.phase == GridPhase::Running)
+                    || !self.state.portfolio.position(&s.symbol).is_zero()
                     || self.state.orders.values().any(|o| {
                         o.request.symbol == s.symbol
                             && o.role == OrderRole::Entry
@@ -491,6 +513,226 @@ impl Core {
         self.place(seq, symbol, Side::Sell, kind, qty, OrderRole::StopLoss);
     }
 
+    fn grid(&mut self, i: usize) -> Option<&mut Grid> {
+        match &mut self.state.symbols[i].strategy {
+            StrategyState::Grid(g) => Some(g),
+            _ => None,
+        }
+    }
+
+    /// Why new buying is refused right now, if it is.
+    fn entry_block(&self) -> Option<(RejectReason, &'static str)> {
+        if self.state.halted {
+            return Some((RejectReason::Halted, "entries are halted"));
+        }
+        if self.state.day.as_ref().is_some_and(|d| d.tripped) {
+            return Some((
+                RejectReason::DailyLossLimit,
+                "daily loss limit tripped; entries resume at the next UTC midnight",
+            ));
+        }
+        None
+    }
+
+    fn grid_bar(&mut self, seq: u64, i: usize, bar: &Candle) {
+        let StrategyConfig::Grid {
+            lower,
+            upper,
+            range_pct,
+            levels,
+            exit_pct,
+        } = self.config().strategy
+        else {
+            return;
+        };
+        let symbol = self.state.symbols[i].symbol;
+        let Some(grid) = self.grid(i) else {
+            return;
+        };
+        match grid.phase {
+            GridPhase::Stopped => {}
+            GridPhase::Running => {
+                if grid.out_of_range(bar.close, exit_pct) {
+                    grid.phase = GridPhase::Stopped;
+                    let detail = format!(
+                        "grid stopped: close {} left the range {}..{} (exit buffer {exit_pct})",
+                        bar.close,
+                        grid.prices.first().copied().unwrap_or_default(),
+                        grid.prices.last().copied().unwrap_or_default()
+                    );
+                    self.grid_signal(symbol, SignalAction::ExitLong, detail);
+                    self.close_symbol(seq, symbol);
+                }
+            }
+            GridPhase::Idle => {
+                let reference = bar.close;
+                let (lo, hi) = if range_pct > Fixed::ZERO {
+                    (
+                        mul(reference, Fixed::ONE - range_pct),
+                        mul(reference, Fixed::ONE + range_pct),
+                    )
+                } else {
+                    (lower, upper)
+                };
+                if reference < lo || reference > hi {
+                    return; // waits for the price to enter its range
+                }
+                if let Some((reason, detail)) = self.entry_block() {
+                    return self.reject(symbol, reason, detail);
+                }
+                let max = self.config().risk.max_positions;
+                if self.open_positions() >= max as usize {
+                    let detail = format!("grid cannot start: {max} positions already open");
+                    return self.reject(symbol, RejectReason::MaxPositions, &detail);
+                }
+                // Every level's unit together is worth at most the exposure cap at the start.
+                let equity = self.state.portfolio.equity(&self.state.marks);
+                let cap = mul(equity, self.config().risk.max_exposure);
+                let lot = self.config().sizing.lot_size;
+                let qty = div(cap, mul(reference, Fixed::from_int(levels as i64))).floor_to(lot);
+                let prices = Grid::ladder(lo, hi, levels);
+                let Some(grid) = self.grid(i) else {
+                    return;
+                };
+                if qty <= Fixed::ZERO {
+                    grid.phase = GridPhase::Stopped;
+                    let detail = format!(
+                        "grid stopped: {cap} over {levels} levels at {reference} is less than one \
+                         lot of {lot}"
+                    );
+                    return self.reject(symbol, RejectReason::SizeBelowLot, &detail);
+                }
+                grid.prices = prices.clone();
+                grid.qty = qty;
+                grid.reference = reference;
+                grid.phase = GridPhase::Running;
+                let above = prices.iter().filter(|&&p| p > reference).count() as i64;
+                let detail = format!(
+                    "grid started at {reference}: {} levels {lo}..{hi}, {qty} per level",
+                    prices.len()
+                );
+                self.grid_signal(symbol, SignalAction::EnterLong, detail);
+                for (k, &p) in prices.iter().enumerate() {
+                    if p < reference {
+                        let kind = OrderKind::Limit {
+                            price: p,
+                            post_only: false,
+                        };
+                        self.place(
+                            seq,
+                            symbol,
+                            Side::Buy,
+                            kind,
+                            qty,
+                            OrderRole::GridBuy(k as u32),
+                        );
+                    }
+                }
+                if above > 0 {
+                    let seed = mul(qty, Fixed::from_int(above));
+                    self.place(
+                        seq,
+                        symbol,
+                        Side::Buy,
+                        OrderKind::Market,
+                        seed,
+                        OrderRole::GridSeed,
+                    );
+                }
+            }
+        }
+    }
+
+    fn grid_signal(&mut self, symbol: Symbol, action: SignalAction, detail: String) {
+        self.state.counters.signals += 1;
+        self.out.push(Decision::Signal {
+            symbol,
+            strategy: "grid".into(),
+            action,
+            detail,
+        });
+    }
+
+    /// Re-arms the grid after one of its orders filled completely.
+    fn grid_filled(&mut self, seq: u64, i: usize, role: OrderRole, qty: Fixed) {
+        let symbol = self.state.symbols[i].symbol;
+        let Some(grid) = self.grid(i) else {
+            return;
+        };
+        if grid.phase != GridPhase::Running {
+            return;
+        }
+        let prices = grid.prices.clone();
+        let (reference, unit) = (grid.reference, grid.qty);
+        let limit = |price| OrderKind::Limit {
+            price,
+            post_only: false,
+        };
+        match role {
+            OrderRole::GridSeed => {
+                for (k, &p) in prices.iter().enumerate() {
+                    if p > reference {
+                        let role = OrderRole::GridSell(k as u32);
+                        self.place(seq, symbol, Side::Sell, limit(p), unit, role);
+                    }
+                }
+            }
+            OrderRole::GridBuy(k) => {
+                if let Some(&p) = prices.get(k as usize + 1) {
+                    self.place(
+                        seq,
+                        symbol,
+                        Side::Sell,
+                        limit(p),
+                        qty,
+                        OrderRole::GridSell(k + 1),
+                    );
+                }
+            }
+            OrderRole::GridSell(k) => {
+                if let Some((reason, detail)) = self.entry_block() {
+                    return self.reject(symbol, reason, detail);
+                }
+                if let Some(&p) = k.checked_sub(1).and_then(|j| prices.get(j as usize)) {
+                    self.place(
+                        seq,
+                        symbol,
+                        Side::Buy,
+                        limit(p),
+                        qty,
+                        OrderRole::GridBuy(k - 1),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Cancels every order of `symbol` and sells what it holds.
+    fn close_symbol(&mut self, seq: u64, symbol: Symbol) {
+        let ids: Vec<u64> = self
+            .state
+            .orders
+            .iter()
+            .filter(|(_, o)| o.request.symbol == symbol && o.phase != OrderPhase::CancelRequested)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in ids {
+            self.request_cancel(id);
+        }
+        let qty = self.state.portfolio.position(&symbol);
+        if qty > Fixed::ZERO {
+            self.place(
+                seq,
+                symbol,
+                Side::Sell,
+                OrderKind::Market,
+                qty,
+                OrderRole::Exit,
+            );
+        }
+    }
+
     fn request_cancel(&mut self, client_id: u64) {
         if let Some(o) = self.state.orders.get_mut(&client_id) {
             o.phase = OrderPhase::CancelRequested;
@@ -536,7 +778,7 @@ impl Core {
             side,
             kind,
             qty,
-            reduce_only: role != OrderRole::Entry,
+            reduce_only: role.reduces(),
         };
         self.state.counters.orders_placed += 1;
         self.state.orders.insert(
@@ -603,6 +845,7 @@ impl Core {
             order.filled_qty += fill.qty;
             let done = order.filled_qty >= order.request.qty;
             let role = order.role;
+            let order_qty = order.filled_qty;
             if done {
                 self.state.orders.remove(&fill.client_id);
             }
@@ -614,6 +857,11 @@ impl Core {
                     }
                 }
                 OrderRole::Entry => {}
+                OrderRole::GridSeed | OrderRole::GridBuy(_) | OrderRole::GridSell(_) => {
+                    if done && let Some(i) = self.index(&fill.symbol) {
+                        self.grid_filled(seq, i, role, order_qty);
+                    }
+                }
                 // Once the position is gone, what protected it must not open the next one.
                 OrderRole::Exit | OrderRole::StopLoss | OrderRole::TakeProfit if flat => {
                     self.cancel_protection(&fill.symbol);
@@ -679,8 +927,14 @@ impl Core {
         }
     }
 
-    /// Cancels every order and closes every position with reduce-only market orders.
+    /// Cancels every order and closes every position with reduce-only market orders. Grids
+    /// stop: a flattened grid would otherwise rebuy its ladder.
     fn flatten_all(&mut self, seq: u64) {
+        for sym in &mut self.state.symbols {
+            if let StrategyState::Grid(g) = &mut sym.strategy {
+                g.phase = GridPhase::Stopped;
+            }
+        }
         let ids: Vec<u64> = self
             .state
             .orders

@@ -270,8 +270,9 @@ impl SignalAction {
     }
 }
 
-/// Up to 16 orders per input get distinct ids: `seq × 16 + index`.
-pub const ORDERS_PER_INPUT_MAX: u64 = 16;
+/// Up to 256 orders per input get distinct ids: `seq × 256 + index` (a grid arms its whole
+/// ladder from one input; the kill switch closes every symbol at once).
+pub const ORDERS_PER_INPUT_MAX: u64 = 256;
 
 /// The client order id of the `index`-th order decided while applying input `seq`.
 pub fn client_order_id(seq: u64, index: u64) -> u64 {

@@ -1,6 +1,7 @@
 //! Strategies turn closed candles into signals. They hold indicator state only: positions,
 //! orders and sizing belong to the core, so a strategy never needs to know what was filled.
 
+pub mod grid;
 pub mod signals;
 pub mod sma_cross;
 
@@ -8,6 +9,7 @@ use crate::candle::Candle;
 use crate::config::StrategyConfig;
 use crate::event::SignalAction;
 
+pub use grid::Grid;
 pub use signals::{BollingerBreakout, EmaCross, MacdCross, RsiLevels};
 pub use sma_cross::SmaCross;
 
@@ -36,6 +38,7 @@ pub enum StrategyState {
     Rsi(RsiLevels),
     Bollinger(BollingerBreakout),
     Macd(MacdCross),
+    Grid(Grid),
 }
 
 impl StrategyState {
@@ -60,6 +63,7 @@ impl StrategyState {
                 slow as usize,
                 signal as usize,
             )),
+            StrategyConfig::Grid { .. } => StrategyState::Grid(Grid::new()),
         }
     }
 
@@ -70,6 +74,7 @@ impl StrategyState {
             StrategyState::Rsi(s) => s,
             StrategyState::Bollinger(s) => s,
             StrategyState::Macd(s) => s,
+            StrategyState::Grid(s) => s,
         }
     }
 }
