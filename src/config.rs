@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use keel_engine::{
-    CoreConfig, Fixed, Interval, RiskConfig, SimConfig, Sizing, StopRule, StrategyConfig, Symbol,
-    TargetRule,
+    CoreConfig, Direction, Fixed, Interval, Market, RiskConfig, SimConfig, Sizing, StopRule,
+    StrategyConfig, Symbol, TargetRule,
 };
 use keel_replay::backtest::BacktestSpec;
 use serde::Deserialize;
@@ -24,6 +24,51 @@ pub struct BacktestFile {
     pub execution: ExecutionSection,
     #[serde(default)]
     pub risk: RiskSection,
+    #[serde(default)]
+    pub market: MarketSection,
+}
+
+/// `[market]`: what the account trades.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketSection {
+    /// "spot" (default) or "perpetual" (USD-M linear, isolated margin).
+    #[serde(default = "default_spot", rename = "type")]
+    pub kind: String,
+    /// Perpetual: leverage (default 1).
+    pub leverage: Option<f64>,
+    /// Perpetual: maintenance margin rate (default 0.004, Binance BTCUSDT's first tier).
+    pub maintenance_margin: Option<f64>,
+    /// "long" (default), "short" or "long_short" (perpetual only for the last two): with
+    /// shorts, the strategy's exit signal opens the short and its entry covers it.
+    #[serde(default = "default_long")]
+    pub direction: String,
+}
+
+fn default_spot() -> String {
+    "spot".into()
+}
+fn default_long() -> String {
+    "long".into()
+}
+
+impl Default for MarketSection {
+    fn default() -> Self {
+        MarketSection {
+            kind: default_spot(),
+            leverage: None,
+            maintenance_margin: None,
+            direction: default_long(),
+        }
+    }
+}
+
+/// A funding-rate file for the one symbol, or a table of symbol → file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FundingFiles {
+    One(PathBuf),
+    PerSymbol(std::collections::BTreeMap<String, PathBuf>),
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,6 +87,8 @@ pub struct DataSection {
     pub from: Option<String>,
     /// Optional end (exclusive).
     pub to: Option<String>,
+    /// Perpetuals: funding-rate CSV (one symbol) or `{ SYMBOL = "file.csv", ... }`.
+    pub funding: Option<FundingFiles>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -140,6 +187,13 @@ pub struct ExecutionSection {
     /// conservative default) or the target.
     #[serde(default = "default_true")]
     pub stop_first: bool,
+    /// Time from a decision to its arrival at the venue, in milliseconds.
+    #[serde(default)]
+    pub latency_ms: f64,
+    /// Largest share of a bar's volume the orders of one symbol may fill (0.1 = 10%); 0 = no
+    /// cap.
+    #[serde(default)]
+    pub participation: f64,
 }
 
 fn default_true() -> bool {
@@ -214,7 +268,7 @@ impl Default for RiskSection {
 }
 
 impl RiskSection {
-    fn resolve(&self) -> Result<RiskConfig> {
+    fn resolve(&self, leverage: Fixed) -> Result<RiskConfig> {
         // A distance given for a rule that does not use it is a mistake worth naming.
         let pick = |rule: &str, key: &str, value: Option<f64>, default: f64, uses: bool| match (
             value, uses,
@@ -281,7 +335,7 @@ impl RiskSection {
             daily_loss_limit: fixed("daily_loss_limit", self.daily_loss_limit)?,
             daily_loss_flatten: self.daily_loss_flatten,
         };
-        risk.validate()
+        risk.validate(leverage)
             .map_err(|e| anyhow::anyhow!(e.replacen("risk:", "[risk]", 1)))?;
         Ok(risk)
     }
@@ -306,6 +360,8 @@ impl Default for ExecutionSection {
             lot_size: default_lot_size(),
             maker_fee_bps: None,
             stop_first: true,
+            latency_ms: 0.0,
+            participation: 0.0,
         }
     }
 }
@@ -501,7 +557,87 @@ fn resolve(
         );
     }
     let maker_fee = fixed("maker_fee_bps", maker_fee_bps / 10_000.0)?;
-    let risk = file.risk.resolve()?;
+    let m = &file.market;
+    let (market, leverage) = match m.kind.as_str() {
+        "spot" => {
+            if m.leverage.is_some() || m.maintenance_margin.is_some() {
+                bail!("[market] `leverage` and `maintenance_margin` apply to type = \"perpetual\"");
+            }
+            (Market::Spot, Fixed::ONE)
+        }
+        "perpetual" => {
+            let leverage = m.leverage.unwrap_or(1.0);
+            if !(1.0..=125.0).contains(&leverage) {
+                bail!("[market] leverage must be between 1 and 125, got {leverage}");
+            }
+            let mmr = m.maintenance_margin.unwrap_or(0.004);
+            if !(0.0..0.5).contains(&mmr) {
+                bail!("[market] maintenance_margin must be in [0, 0.5), got {mmr}");
+            }
+            let leverage = fixed("leverage", leverage)?;
+            let market = Market::Perp {
+                leverage,
+                maintenance_margin: fixed("maintenance_margin", mmr)?,
+            };
+            (market, leverage)
+        }
+        other => bail!("[market] type = \"{other}\": expected \"spot\" or \"perpetual\""),
+    };
+    let perpetual = matches!(market, Market::Perp { .. });
+    let direction = match m.direction.as_str() {
+        "long" => Direction::Long,
+        "short" => Direction::Short,
+        "long_short" => Direction::LongShort,
+        other => bail!(
+            "[market] direction = \"{other}\": expected \"long\", \"short\" or \"long_short\""
+        ),
+    };
+    if !perpetual && direction != Direction::Long {
+        bail!(
+            "[market] spot cannot sell short: direction must be \"long\" (or use type = \"perpetual\")"
+        );
+    }
+    if matches!(strategy, StrategyConfig::Grid { .. }) && direction != Direction::Long {
+        bail!("[market] the grid trades long only: direction must be \"long\"");
+    }
+    let risk = file.risk.resolve(leverage)?;
+    if !(0.0..=3_600_000.0).contains(&ex.latency_ms) {
+        bail!(
+            "[execution] latency_ms must be between 0 and 3600000, got {}",
+            ex.latency_ms
+        );
+    }
+    if !(0.0..=1.0).contains(&ex.participation) {
+        bail!(
+            "[execution] participation must be in [0, 1], got {}",
+            ex.participation
+        );
+    }
+    let mut funding = Vec::new();
+    match &data.funding {
+        None => {}
+        Some(_) if !perpetual => bail!("[data] funding applies to [market] type = \"perpetual\""),
+        Some(FundingFiles::One(path)) => {
+            if symbols.len() != 1 {
+                bail!("[data] funding: with several symbols, give a table {{ SYMBOL = \"file\" }}");
+            }
+            let rows = crate::import::funding::read_funding(&base.join(path))?;
+            funding.push((
+                symbols[0],
+                rows.iter().map(|r| (r.time_ns, r.rate)).collect(),
+            ));
+        }
+        Some(FundingFiles::PerSymbol(map)) => {
+            for (name, path) in map {
+                let symbol = Symbol::new(name).with_context(|| format!("[data] funding {name}"))?;
+                if !symbols.contains(&symbol) {
+                    bail!("[data] funding names {name}, which is not in the symbols traded");
+                }
+                let rows = crate::import::funding::read_funding(&base.join(path))?;
+                funding.push((symbol, rows.iter().map(|r| (r.time_ns, r.rate)).collect()));
+            }
+        }
+    }
     let taker_fee = fixed("taker_fee_bps", ex.taker_fee_bps / 10_000.0)?;
     let slippage = fixed("slippage_bps", ex.slippage_bps / 10_000.0)?;
     let starting_balance = positive_fixed("starting_balance", balance)?;
@@ -523,6 +659,9 @@ fn resolve(
                 cost_reserve: taker_fee + slippage,
             },
             risk,
+            direction,
+            leverage,
+            perpetual,
         },
         sim: SimConfig {
             taker_fee,
@@ -530,7 +669,12 @@ fn resolve(
             stop_first: ex.stop_first,
             slippage,
             starting_balance,
+            // Whole nanoseconds: sub-nanosecond latency means nothing to a bar simulator.
+            latency_ns: (ex.latency_ms * 1e6).round() as i64,
+            participation: fixed("participation", ex.participation)?,
+            market,
         },
+        funding,
         config_text: text,
         journal_dir,
     })
@@ -650,6 +794,7 @@ slow = 30
     fn risk_section_defaults_and_rules() {
         let spec = parse(GOOD).unwrap();
         assert_eq!(spec.core.risk, RiskConfig::default());
+        assert!(!spec.core.perpetual);
         let with = |body: &str| parse(&format!("{GOOD}[risk]\n{body}\n"));
         let r = with("stop = \"trailing_atr\"\nstop_atr = 3\ntake_profit = \"none\"")
             .unwrap()
@@ -680,6 +825,52 @@ slow = 30
         ] {
             let err = format!("{:#}", with(body).unwrap_err());
             assert!(err.contains(needle), "{body}: {err}");
+        }
+    }
+
+    #[test]
+    fn market_section_spot_and_perpetual() {
+        let perp = format!(
+            "{GOOD}[market]\ntype = \"perpetual\"\nleverage = 5\ndirection = \"long_short\"\n\
+             [risk]\nmax_exposure = 3\n"
+        );
+        let spec = parse(&perp).unwrap();
+        assert!(spec.core.perpetual);
+        assert_eq!(spec.core.leverage, Fixed::from_int(5));
+        assert_eq!(spec.core.direction, Direction::LongShort);
+        assert_eq!(
+            spec.sim.market,
+            Market::Perp {
+                leverage: Fixed::from_int(5),
+                maintenance_margin: Fixed::parse("0.004").unwrap()
+            }
+        );
+        for (text, needle) in [
+            (
+                format!("{GOOD}[market]\ndirection = \"short\"\n"),
+                "spot cannot sell short",
+            ),
+            (format!("{GOOD}[market]\nleverage = 3\n"), "leverage"),
+            (
+                format!("{GOOD}[market]\ntype = \"perpetual\"\nleverage = 500\n"),
+                "leverage",
+            ),
+            (format!("{GOOD}[market]\ntype = \"margin\"\n"), "margin"),
+            (format!("{GOOD}[risk]\nmax_exposure = 2\n"), "max_exposure"),
+            (
+                GOOD.replace(
+                    "interval = \"1m\"",
+                    "interval = \"1m\"\nfunding = \"f.csv\"",
+                ),
+                "perpetual",
+            ),
+            (
+                format!("{GOOD}[execution]\nparticipation = 2\n"),
+                "participation",
+            ),
+        ] {
+            let err = format!("{:#}", parse(&text).unwrap_err());
+            assert!(err.contains(needle), "{text}: {err}");
         }
     }
 

@@ -104,6 +104,28 @@ enum DataCommand {
         #[arg(long)]
         store: PathBuf,
     },
+    /// Export stored candles to CSV or Parquet (for pandas, polars, DuckDB...).
+    Export {
+        /// csv or parquet.
+        #[arg(long)]
+        format: keel::export::ExportFormat,
+        /// Candle store directory.
+        #[arg(long)]
+        store: PathBuf,
+        #[arg(long)]
+        symbol: String,
+        #[arg(long)]
+        interval: String,
+        /// First bar (inclusive): 2022-01-01 or 2022-01-01T12:00:00Z.
+        #[arg(long)]
+        from: Option<String>,
+        /// End (exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// Output file (written atomically: a temporary file renamed into place).
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -156,6 +178,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     store,
                 },
         } => data_import(format, &file, &symbol, &interval, &store),
+        Command::Data {
+            command:
+                DataCommand::Export {
+                    format,
+                    store,
+                    symbol,
+                    interval,
+                    from,
+                    to,
+                    out,
+                },
+        } => {
+            let request = keel::export::ExportRequest {
+                format,
+                store,
+                symbol,
+                interval,
+                from,
+                to,
+                out,
+            };
+            let summary = keel::export::export(&request)?;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Backtest { config, out } => run_backtest(&config, out),
         Command::Sweep { config, out, jobs } => run_sweep(&config, out, jobs),
         Command::Indicators {

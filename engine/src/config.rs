@@ -20,6 +20,33 @@ pub struct CoreConfig {
     pub strategy: StrategyConfig,
     pub sizing: Sizing,
     pub risk: RiskConfig,
+    /// Which sides the strategy's signals trade (spot: long only).
+    pub direction: Direction,
+    /// Perpetuals: the leverage the venue applies (margin = notional / leverage). Spot: 1,
+    /// and entries are paid in full from cash.
+    pub leverage: Fixed,
+    /// Whether the account trades perpetuals (short selling, margin) or spot.
+    pub perpetual: bool,
+}
+
+/// Which way a strategy's two signals trade. The strategy says "enter long" and "exit long";
+/// with shorts allowed, its exit opens the short and its entry covers it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum Direction {
+    Long,
+    Short,
+    LongShort,
+}
+
+impl Direction {
+    pub fn long(self) -> bool {
+        matches!(self, Direction::Long | Direction::LongShort)
+    }
+
+    pub fn short(self) -> bool {
+        matches!(self, Direction::Short | Direction::LongShort)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -259,7 +286,14 @@ impl RiskConfig {
             || matches!(self.take_profit, TargetRule::Atr(_))
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the rules; `leverage` bounds `max_exposure` (1 on spot).
+    pub fn validate(&self, leverage: Fixed) -> Result<(), String> {
+        if !(self.max_exposure > Fixed::ZERO && self.max_exposure <= leverage.max(Fixed::ONE)) {
+            return Err(format!(
+                "risk: `max_exposure` must be above 0 and at most the leverage ({leverage}), got {}",
+                self.max_exposure
+            ));
+        }
         let unit = |name: &str, v: Fixed, allow_zero: bool| {
             let ok = if allow_zero {
                 v >= Fixed::ZERO
@@ -276,7 +310,6 @@ impl RiskConfig {
             }
         };
         unit("risk_per_trade", self.risk_per_trade, false)?;
-        unit("max_exposure", self.max_exposure, false)?;
         unit("daily_loss_limit", self.daily_loss_limit, true)?;
         match self.stop {
             StopRule::Percent(p) | StopRule::TrailingPercent(p) => {

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use crate::candle::Candle;
 use crate::config::{CoreConfig, StopRule, StrategyConfig, TargetRule};
 use crate::event::{
-    Command, Decision, Event, Fill, Input, Mode, OrderKind, OrderRequest, OrderStatus, OrderUpdate,
-    RejectReason, Side, SignalAction, client_order_id,
+    Command, Decision, Event, Fill, Input, LIQUIDATION_CLIENT_ID, Mode, OrderKind, OrderRequest,
+    OrderStatus, OrderUpdate, RejectReason, Side, SignalAction, client_order_id,
 };
 use crate::fixed::Fixed;
 use crate::indicators::Atr;
@@ -83,6 +83,8 @@ pub struct Counters {
     pub rejects_by_reason: [u64; 8],
     /// Times the daily loss limit tripped.
     pub daily_loss_trips: u64,
+    /// Positions the venue liquidated.
+    pub liquidations: u64,
     /// Inputs that did not fit the session (wrong symbol, before `SessionStart`, unknown order).
     pub ignored: u64,
 }
@@ -188,6 +190,10 @@ impl Core {
             Event::OrderUpdate(update) => self.on_order_update(input.seq, update),
             Event::Fill(fill) => self.on_fill(input.seq, fill),
             Event::Command(cmd) => self.on_command(input.seq, *cmd),
+            Event::Funding(payment) => {
+                self.state.portfolio.apply_funding(payment);
+                self.check_daily_loss(input.seq);
+            }
         }
         &self.out
     }
@@ -285,52 +291,53 @@ impl Core {
             detail: signal.detail,
         });
         let position = self.state.portfolio.position(&symbol);
-        let in_flight = self.in_flight(&symbol);
-        match action {
-            SignalAction::EnterLong => {
-                if !position.is_zero() {
-                    return; // already in: nothing to do
-                }
-                if self.state.halted {
-                    return self.reject(symbol, RejectReason::Halted, "entries are halted");
-                }
-                if let Some(day) = self.state.day.as_ref().filter(|d| d.tripped) {
-                    let detail = format!(
-                        "daily loss limit tripped (day started at equity {}); \
-                         entries resume at the next UTC midnight",
-                        day.start_equity
-                    );
-                    return self.reject(symbol, RejectReason::DailyLossLimit, &detail);
-                }
-                if in_flight {
-                    return self.reject(
-                        symbol,
-                        RejectReason::OrderPending,
-                        "an order is in flight",
-                    );
-                }
-                let max = self.config().risk.max_positions;
-                let open = self.open_positions();
-                if open >= max as usize {
-                    let detail = format!("{open} positions open, the limit is {max}");
-                    return self.reject(symbol, RejectReason::MaxPositions, &detail);
-                }
-                self.enter_long(seq, i);
+        let direction = self.config().direction;
+        // The signal's side: "enter long" buys (a long, or covering a short), "exit long"
+        // sells (closing a long, or opening a short).
+        let (opens, closes_short) = match action {
+            SignalAction::EnterLong => (direction.long().then_some(Side::Buy), true),
+            SignalAction::ExitLong => (direction.short().then_some(Side::Sell), false),
+        };
+        if self.in_flight(&symbol) {
+            // One entry or exit at a time per symbol; an exit in flight already answers this.
+            if position.is_zero() && opens.is_some() {
+                self.reject(symbol, RejectReason::OrderPending, "an order is in flight");
             }
-            SignalAction::ExitLong => {
-                if position > Fixed::ZERO && !in_flight {
-                    self.cancel_protection(&symbol);
-                    self.place(
-                        seq,
-                        symbol,
-                        Side::Sell,
-                        OrderKind::Market,
-                        position,
-                        OrderRole::Exit,
-                    );
-                }
-            }
+            return;
         }
+        let holding_against = if closes_short {
+            position < Fixed::ZERO
+        } else {
+            position > Fixed::ZERO
+        };
+        if holding_against {
+            let side = if closes_short { Side::Buy } else { Side::Sell };
+            self.cancel_protection(&symbol);
+            self.place(
+                seq,
+                symbol,
+                side,
+                OrderKind::Market,
+                position.abs(),
+                OrderRole::Exit,
+            );
+        } else if !position.is_zero() {
+            return; // already positioned this way
+        }
+        let Some(side) = opens else {
+            return;
+        };
+        if let Some((reason, detail)) = self.entry_block() {
+            return self.reject(symbol, reason, detail);
+        }
+        let max = self.config().risk.max_positions;
+        // A reversal frees this symbol's slot as it takes it.
+        let open = self.open_positions() - usize::from(holding_against);
+        if open >= max as usize {
+            let detail = format!("{open} positions open, the limit is {max}");
+            return self.reject(symbol, RejectReason::MaxPositions, &detail);
+        }
+        self.enter(seq, i, side);
     }
 
     fn config(&self) -> &CoreConfig {
@@ -368,9 +375,10 @@ impl Core {
             .count()
     }
 
-    /// Sizes and places a long entry: risk-based when there is a stop, allocation-based
-    /// otherwise; then capped by the exposure limit and by the cash available.
-    fn enter_long(&mut self, seq: u64, i: usize) {
+    /// Sizes and places an entry (`Buy` long, `Sell` short): risk-based when there is a
+    /// stop, allocation-based otherwise; then capped by the exposure limit and by what the
+    /// account can pay for (cash on spot, free margin × leverage on perpetuals).
+    fn enter(&mut self, seq: u64, i: usize, side: Side) {
         let symbol = self.state.symbols[i].symbol;
         let Some(price) = self.state.marks.get(&symbol).copied() else {
             return self.reject(symbol, RejectReason::NoPrice, "no price seen yet");
@@ -392,7 +400,7 @@ impl Core {
         let equity = self.state.portfolio.equity(&self.state.marks);
         let unit_cost = mul(price, Fixed::ONE + sizing.cost_reserve);
         let by_rule = match stop_distance {
-            Some(d) if d <= Fixed::ZERO || d >= price => {
+            Some(d) if d <= Fixed::ZERO || (side == Side::Buy && d >= price) => {
                 let detail = format!("stop distance {d} at price {price} leaves no valid stop");
                 return self.reject(symbol, RejectReason::NoStopDistance, &detail);
             }
@@ -400,30 +408,40 @@ impl Core {
             None => div(mul(equity, sizing.allocation), unit_cost),
         };
         let by_exposure = div(mul(equity, risk.max_exposure), price);
-        let by_cash = div(self.state.portfolio.cash, unit_cost);
+        let by_funds = if config.perpetual {
+            div(mul(self.free_margin(&symbol), config.leverage), unit_cost)
+        } else {
+            div(self.state.portfolio.cash, unit_cost)
+        };
         let qty = by_rule
             .min(by_exposure)
-            .min(by_cash)
+            .min(by_funds)
             .floor_to(sizing.lot_size);
         if qty <= Fixed::ZERO {
             let detail = format!(
-                "size {by_rule} by rule, {by_exposure} by the exposure cap, {by_cash} by cash: \
+                "size {by_rule} by rule, {by_exposure} by the exposure cap, {by_funds} by funds: \
                  less than one lot of {} at {price}",
                 sizing.lot_size
             );
             return self.reject(symbol, RejectReason::SizeBelowLot, &detail);
         }
-        self.place(
-            seq,
-            symbol,
-            Side::Buy,
-            OrderKind::Market,
-            qty,
-            OrderRole::Entry,
-        );
+        self.place(seq, symbol, side, OrderKind::Market, qty, OrderRole::Entry);
     }
 
-    /// Arms the stop and target for the long position of symbol `i`, from its average entry
+    /// Perpetuals: equity less the isolated margin of every other symbol's position (this
+    /// symbol's is about to be closed or is flat).
+    fn free_margin(&self, symbol: &Symbol) -> Fixed {
+        let leverage = self.config().leverage;
+        let mut free = self.state.portfolio.equity(&self.state.marks);
+        for (s, p) in &self.state.portfolio.positions {
+            if s != symbol && !p.qty.is_zero() {
+                free -= div(mul(p.qty.abs(), p.avg_price), leverage);
+            }
+        }
+        free.max(Fixed::ZERO)
+    }
+
+    /// Arms the stop and target of the position of symbol `i`, from its average entry
     /// price. They are reduce-only orders the venue works, so they hold even if keel stops.
     fn protect(&mut self, seq: u64, i: usize) {
         let symbol = self.state.symbols[i].symbol;
@@ -431,9 +449,10 @@ impl Core {
             return;
         };
         let (qty, entry) = (pos.qty, pos.avg_price);
-        if qty <= Fixed::ZERO {
+        if qty.is_zero() {
             return;
         }
+        let long = qty > Fixed::ZERO;
         let risk = self.config().risk.clone();
         let atr = self.state.symbols[i]
             .atr
@@ -441,34 +460,42 @@ impl Core {
             .and_then(|a| a.value())
             .and_then(Fixed::from_f64)
             .unwrap_or(Fixed::ZERO);
-        let stop = match risk.stop {
+        // Distances from the entry; the stop goes against the position, the target with it.
+        let stop_distance = match risk.stop {
             StopRule::None => Fixed::ZERO,
-            StopRule::Percent(p) | StopRule::TrailingPercent(p) => mul(entry, Fixed::ONE - p),
-            StopRule::Atr(m) | StopRule::TrailingAtr(m) => entry - mul(atr, m),
+            StopRule::Percent(p) | StopRule::TrailingPercent(p) => mul(entry, p),
+            StopRule::Atr(m) | StopRule::TrailingAtr(m) => mul(atr, m),
         };
-        let target = match risk.take_profit {
+        let target_distance = match risk.take_profit {
             TargetRule::None => Fixed::ZERO,
-            TargetRule::Percent(p) => mul(entry, Fixed::ONE + p),
-            TargetRule::Atr(m) => entry + mul(atr, m),
+            TargetRule::Percent(p) => mul(entry, p),
+            TargetRule::Atr(m) => mul(atr, m),
+        };
+        let (stop, target, close_side) = if long {
+            (entry - stop_distance, entry + target_distance, Side::Sell)
+        } else {
+            (entry + stop_distance, entry - target_distance, Side::Buy)
         };
         let sym = &mut self.state.symbols[i];
         sym.best_price = entry;
         sym.stop_price = Fixed::ZERO;
-        if stop > Fixed::ZERO {
+        let qty = qty.abs();
+        if stop_distance > Fixed::ZERO && stop > Fixed::ZERO {
             sym.stop_price = stop;
             let kind = OrderKind::Stop { trigger: stop };
-            self.place(seq, symbol, Side::Sell, kind, qty, OrderRole::StopLoss);
+            self.place(seq, symbol, close_side, kind, qty, OrderRole::StopLoss);
         }
-        if target > entry {
+        if target_distance > Fixed::ZERO && target > Fixed::ZERO {
             let kind = OrderKind::Limit {
                 price: target,
                 post_only: false,
             };
-            self.place(seq, symbol, Side::Sell, kind, qty, OrderRole::TakeProfit);
+            self.place(seq, symbol, close_side, kind, qty, OrderRole::TakeProfit);
         }
     }
 
-    /// Raises a trailing stop after a bar that made a new high since entry.
+    /// Moves a trailing stop after a bar that made a new extreme since entry (a new high
+    /// for a long, a new low for a short); it never moves back.
     fn trail(&mut self, seq: u64, i: usize, bar: &Candle) {
         let trailing = match self.config().risk.stop {
             StopRule::TrailingPercent(p) => Some((p, false)),
@@ -486,31 +513,49 @@ impl Core {
                 && o.phase != OrderPhase::CancelRequested)
                 .then_some(*id)
         });
-        let (true, Some(old_id)) = (qty > Fixed::ZERO, live_stop) else {
+        let (false, Some(old_id)) = (qty.is_zero(), live_stop) else {
             return;
         };
+        let long = qty > Fixed::ZERO;
         let sym = &mut self.state.symbols[i];
-        sym.best_price = sym.best_price.max(bar.high);
-        let new_stop = if is_atr {
-            let atr = sym
-                .atr
-                .as_ref()
-                .and_then(|a| a.value())
-                .and_then(Fixed::from_f64);
-            match atr {
-                Some(atr) => sym.best_price - mul(atr, param),
+        let distance = |best: Fixed, sym: &SymbolState| {
+            if is_atr {
+                let atr = sym
+                    .atr
+                    .as_ref()
+                    .and_then(|a| a.value())
+                    .and_then(Fixed::from_f64);
+                atr.map(|a| mul(a, param))
+            } else {
+                Some(mul(best, param))
+            }
+        };
+        let new_stop = if long {
+            sym.best_price = sym.best_price.max(bar.high);
+            match distance(sym.best_price, sym) {
+                Some(d) => sym.best_price - d,
                 None => return,
             }
         } else {
-            mul(sym.best_price, Fixed::ONE - param)
+            sym.best_price = sym.best_price.min(bar.low);
+            match distance(sym.best_price, sym) {
+                Some(d) => sym.best_price + d,
+                None => return,
+            }
         };
-        if new_stop <= sym.stop_price {
+        let better = if long {
+            new_stop > sym.stop_price
+        } else {
+            new_stop < sym.stop_price
+        };
+        if !better || new_stop <= Fixed::ZERO {
             return;
         }
         sym.stop_price = new_stop;
         self.request_cancel(old_id);
+        let side = if long { Side::Sell } else { Side::Buy };
         let kind = OrderKind::Stop { trigger: new_stop };
-        self.place(seq, symbol, Side::Sell, kind, qty, OrderRole::StopLoss);
+        self.place(seq, symbol, side, kind, qty.abs(), OrderRole::StopLoss);
     }
 
     fn grid(&mut self, i: usize) -> Option<&mut Grid> {
@@ -872,9 +917,17 @@ impl Core {
                 _ => {}
             }
         } else {
-            // A fill for an order this session did not place (manual trade, or one from
-            // before a lost journal): the portfolio still follows the venue.
-            self.state.counters.ignored += 1;
+            // A fill for an order this session did not place: a liquidation, a manual trade,
+            // or one from before a lost journal. The portfolio still follows the venue, and
+            // a position it closed no longer needs its stop and target.
+            if fill.client_id == LIQUIDATION_CLIENT_ID {
+                self.state.counters.liquidations += 1;
+            } else {
+                self.state.counters.ignored += 1;
+            }
+            if self.state.portfolio.position(&fill.symbol).is_zero() {
+                self.cancel_protection(&fill.symbol);
+            }
         }
         self.check_daily_loss(seq);
     }

@@ -33,7 +33,27 @@ pub enum Event {
     Fill(Fill),
     Timer(Timer),
     Command(Command),
+    /// A perpetual's funding settled against a position (from the venue, or the simulated
+    /// venue fed a funding-rate series).
+    Funding(FundingPayment),
 }
+
+/// One funding settlement: `amount` is what the account received (negative: paid). Longs pay
+/// shorts when the rate is positive: `amount = −position × mark × rate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct FundingPayment {
+    pub symbol: Symbol,
+    pub rate: Fixed,
+    pub mark: Fixed,
+    pub position: Fixed,
+    pub amount: Fixed,
+    pub ts_event_ns: i64,
+}
+
+/// The client id of fills the venue initiates to liquidate a position. The core never issues
+/// it: its ids are `seq × 256 + index` with `seq ≥ 1`.
+pub const LIQUIDATION_CLIENT_ID: u64 = 0;
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[rkyv(derive(Debug))]
@@ -296,6 +316,7 @@ pub enum RecordKind {
     Fill = 6,
     Timer = 7,
     Command = 8,
+    Funding = 9,
     Decision = 100,
     Checkpoint = 200,
     /// A bar in a candle store (not a session journal): payload is a bare `Candle`.
@@ -303,7 +324,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 11] = [
+    pub const ALL: [RecordKind; 12] = [
         RecordKind::SessionStart,
         RecordKind::Candle,
         RecordKind::Trade,
@@ -312,6 +333,7 @@ impl RecordKind {
         RecordKind::Fill,
         RecordKind::Timer,
         RecordKind::Command,
+        RecordKind::Funding,
         RecordKind::Decision,
         RecordKind::Checkpoint,
         RecordKind::StoredCandle,
@@ -331,6 +353,7 @@ impl RecordKind {
             RecordKind::Fill => "fill",
             RecordKind::Timer => "timer",
             RecordKind::Command => "command",
+            RecordKind::Funding => "funding",
             RecordKind::Decision => "decision",
             RecordKind::Checkpoint => "checkpoint",
             RecordKind::StoredCandle => "stored_candle",
@@ -358,6 +381,7 @@ impl Event {
             Event::Fill(_) => RecordKind::Fill,
             Event::Timer(_) => RecordKind::Timer,
             Event::Command(_) => RecordKind::Command,
+            Event::Funding(_) => RecordKind::Funding,
         }
     }
 }

@@ -19,8 +19,8 @@ pub mod symbol;
 
 pub use crate::core::{Core, CoreState};
 pub use candle::{Candle, Interval};
-pub use config::{CoreConfig, RiskConfig, Sizing, StopRule, StrategyConfig, TargetRule};
+pub use config::{CoreConfig, Direction, RiskConfig, Sizing, StopRule, StrategyConfig, TargetRule};
 pub use event::{Decision, Event, Input, RecordKind};
 pub use fixed::Fixed;
-pub use sim::{SimConfig, SimVenue};
+pub use sim::{Market, SimConfig, SimVenue};
 pub use symbol::Symbol;

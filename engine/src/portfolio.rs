@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::event::{Fill, Side};
+use crate::event::{Fill, FundingPayment, Side};
 use crate::fixed::Fixed;
 use crate::symbol::Symbol;
 
@@ -29,6 +29,8 @@ pub struct OpenTrade {
     pub exit_qty: Fixed,
     pub exit_notional: Fixed,
     pub fees: Fixed,
+    /// Funding received while open (negative: paid).
+    pub funding: Fixed,
 }
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -41,9 +43,11 @@ pub struct ClosedTrade {
     pub entry_price: Fixed,
     pub exit_price: Fixed,
     pub qty: Fixed,
-    /// Net of fees.
+    /// Net of fees and funding.
     pub pnl: Fixed,
     pub fees: Fixed,
+    /// Funding received while open (negative: paid).
+    pub funding: Fixed,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
@@ -53,6 +57,8 @@ pub struct Portfolio {
     pub positions: BTreeMap<Symbol, Position>,
     pub realized_pnl: Fixed,
     pub fees_paid: Fixed,
+    /// Funding received over the session (negative: paid).
+    pub funding: Fixed,
     pub closed_trades: Vec<ClosedTrade>,
 }
 
@@ -76,6 +82,19 @@ impl Portfolio {
             equity += p.qty.checked_mul(mark).unwrap_or(Fixed::MAX);
         }
         equity
+    }
+
+    /// A funding settlement: cash and the open trade's PnL move by `amount`.
+    pub fn apply_funding(&mut self, payment: &FundingPayment) {
+        self.cash += payment.amount;
+        self.funding += payment.amount;
+        if let Some(t) = self
+            .positions
+            .get_mut(&payment.symbol)
+            .and_then(|p| p.open_trade.as_mut())
+        {
+            t.funding += payment.amount;
+        }
     }
 
     pub fn apply_fill(&mut self, fill: &Fill) {
@@ -104,6 +123,7 @@ impl Portfolio {
                 exit_qty: Fixed::ZERO,
                 exit_notional: Fixed::ZERO,
                 fees: Fixed::ZERO,
+                funding: Fixed::ZERO,
             });
             trade.entry_qty += fill.qty;
             trade.entry_notional += notional;
@@ -153,6 +173,7 @@ impl Portfolio {
                     exit_qty: Fixed::ZERO,
                     exit_notional: Fixed::ZERO,
                     fees: rest_fee,
+                    funding: Fixed::ZERO,
                 });
             } else {
                 pos.avg_price = Fixed::ZERO;
@@ -183,8 +204,9 @@ fn close_trade(fill: &Fill, t: &OpenTrade) -> ClosedTrade {
             .checked_div(t.exit_qty)
             .unwrap_or(Fixed::ZERO),
         qty: t.exit_qty,
-        pnl: gross - t.fees,
+        pnl: gross - t.fees + t.funding,
         fees: t.fees,
+        funding: t.funding,
     }
 }
 

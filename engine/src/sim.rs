@@ -5,7 +5,7 @@
 //! into the journal as inputs, exactly like a real venue's. Deterministic: venue order ids
 //! and trade ids are counters, and orders are worked in a fixed order.
 //!
-//! Fill rules, per candle, for orders that were working when it opened:
+//! Fill rules, per candle, for orders that had arrived when it opened:
 //! - market: at the open, moved against the taker by `slippage`; taker fee.
 //! - limit: marketable at the open on arrival (buy limit ≥ open), it takes at the open (never
 //!   worse than its price; taker fee), or is rejected if post-only; resting, it fills at its
@@ -19,15 +19,45 @@
 //! - reduce-only orders are cut to the position they reduce, and expire when there is none
 //!   left (so the second of a stop/target pair expires once the first has closed the
 //!   position).
+//! - latency: an order arrives `latency_ns` after it was sent. A candle that opened before the
+//!   arrival cannot fill it at its open: a market order arriving inside a candle fills at that
+//!   candle's close (the first price known to trade after it arrived); limits and stops start
+//!   working with the next candle. A cancel arrives late too: the order can still fill until
+//!   then. Acknowledgements (accepted/rejected on arrival checks) are answered at once.
+//! - participation cap: one symbol's fills in a candle are limited to `participation` × the
+//!   candle's volume; what does not fill stays working (a triggered stop becomes a market
+//!   order for the rest).
+//!
+//! Markets: spot (buys need the cash, sells need the base held; no shorting) or a USD-M
+//! perpetual with isolated margin: long and short, an order that grows a position needs
+//! `notional / leverage` (+ fee) of free margin, the position's liquidation price is
+//! Binance's one-way isolated formula `(M − side·q·E) / (q·mmr − side·q)` with M the isolated
+//! margin `q·E / leverage`, and a candle reaching it closes the position at the bankruptcy
+//! price (the margin is lost; a gap beyond it costs no more, as the insurance fund takes the
+//! rest). Funding settles with `on_funding` when a funding-rate series is provided.
 
 use std::collections::BTreeMap;
 
 use crate::candle::Candle;
 use crate::event::{
-    Event, Fill, Liquidity, OrderKind, OrderRequest, OrderStatus, OrderUpdate, Side,
+    Event, Fill, FundingPayment, LIQUIDATION_CLIENT_ID, Liquidity, OrderKind, OrderRequest,
+    OrderStatus, OrderUpdate, Side,
 };
 use crate::fixed::Fixed;
 use crate::symbol::Symbol;
+
+/// What the simulated venue trades.
+#[derive(Clone, Copy, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub enum Market {
+    Spot,
+    /// USD-M linear perpetual, isolated margin.
+    Perp {
+        leverage: Fixed,
+        /// Maintenance margin rate (0.004 = 0.4%, Binance's first BTCUSDT tier).
+        maintenance_margin: Fixed,
+    },
+}
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[rkyv(derive(Debug))]
@@ -41,6 +71,28 @@ pub struct SimConfig {
     /// Adverse price move applied to market fills, as a rate (0.0001 = 1 bp).
     pub slippage: Fixed,
     pub starting_balance: Fixed,
+    /// Time from sending an order (or cancel) to its arrival, in nanoseconds.
+    pub latency_ns: i64,
+    /// Largest share of a candle's volume one symbol's fills may take (0.1 = 10%); zero
+    /// means no cap.
+    pub participation: Fixed,
+    pub market: Market,
+}
+
+impl SimConfig {
+    /// A spot venue with the given fees and no latency, slippage or participation cap.
+    pub fn spot(taker_fee: Fixed, maker_fee: Fixed, starting_balance: Fixed) -> SimConfig {
+        SimConfig {
+            taker_fee,
+            maker_fee,
+            stop_first: true,
+            slippage: Fixed::ZERO,
+            starting_balance,
+            latency_ns: 0,
+            participation: Fixed::ZERO,
+            market: Market::Spot,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -49,12 +101,33 @@ struct Working {
     venue_order_id: u64,
     /// Has seen a candle open: a limit order is no longer "arriving".
     resting: bool,
+    /// When the order reaches the venue.
+    arrival_ns: i64,
+    /// When a cancel for it reaches the venue, if one was sent.
+    cancel_at_ns: Option<i64>,
+    filled: Fixed,
+    /// A stop that triggered but could not fill completely: the rest is a market order.
+    triggered: bool,
+}
+
+impl Working {
+    fn remaining(&self) -> Fixed {
+        self.request.qty - self.filled
+    }
+}
+
+/// A perpetual position's isolated margin and entry.
+#[derive(Clone, Copy, Debug, Default)]
+struct Isolated {
+    entry: Fixed,
+    margin: Fixed,
 }
 
 pub struct SimVenue {
     config: SimConfig,
     cash: Fixed,
     positions: BTreeMap<Symbol, Fixed>,
+    isolated: BTreeMap<Symbol, Isolated>,
     working: Vec<Working>,
     next_venue_order_id: u64,
     next_trade_id: u64,
@@ -66,6 +139,7 @@ impl SimVenue {
             cash: config.starting_balance,
             config,
             positions: BTreeMap::new(),
+            isolated: BTreeMap::new(),
             working: Vec::new(),
             next_venue_order_id: 1,
             next_trade_id: 1,
@@ -85,7 +159,32 @@ impl SimVenue {
         self.working.len()
     }
 
-    /// An order arrives at `now_ns`. The answer (accepted or rejected) is pushed to `out`.
+    /// The liquidation price of the perpetual position in `symbol`, if there is one.
+    pub fn liquidation_price(&self, symbol: &Symbol) -> Option<Fixed> {
+        let Market::Perp {
+            maintenance_margin: mmr,
+            ..
+        } = self.config.market
+        else {
+            return None;
+        };
+        let q = self.position(symbol);
+        let iso = self.isolated.get(symbol)?;
+        if q.is_zero() {
+            return None;
+        }
+        let qa = q.abs();
+        let notional = mul(qa, iso.entry);
+        // Binance one-way isolated: LP = (M − side·q·E) / (q·mmr − side·q).
+        if q > Fixed::ZERO {
+            (notional - iso.margin).checked_div(qa - mul(qa, mmr))
+        } else {
+            (notional + iso.margin).checked_div(qa + mul(qa, mmr))
+        }
+    }
+
+    /// An order arrives `latency_ns` after `now_ns`. The answer to its checks (accepted or
+    /// rejected) is pushed to `out` at once.
     pub fn submit(&mut self, request: &OrderRequest, now_ns: i64, out: &mut Vec<Event>) {
         let venue_order_id = self.next_venue_order_id;
         self.next_venue_order_id += 1;
@@ -130,33 +229,86 @@ impl SimVenue {
             request: request.clone(),
             venue_order_id,
             resting: false,
+            arrival_ns: now_ns.saturating_add(self.config.latency_ns),
+            cancel_at_ns: None,
+            filled: Fixed::ZERO,
+            triggered: false,
         });
     }
 
-    /// Cancels a working order, if it is still there.
+    /// Cancels a working order, if it is still there. Without latency it goes at once;
+    /// with latency it takes effect on arrival (see the module docs).
     pub fn cancel(&mut self, client_id: u64, now_ns: i64, out: &mut Vec<Event>) {
-        if let Some(i) = self
+        let Some(i) = self
             .working
             .iter()
             .position(|w| w.request.client_id == client_id)
-        {
-            let w = self.working.remove(i);
-            out.push(Event::OrderUpdate(OrderUpdate {
-                client_id,
-                venue_order_id: w.venue_order_id,
-                status: OrderStatus::Canceled,
-                ts_event_ns: now_ns,
-                reason: String::new(),
-            }));
+        else {
+            return;
+        };
+        if self.config.latency_ns > 0 {
+            let at = now_ns.saturating_add(self.config.latency_ns);
+            self.working[i].cancel_at_ns = Some(at);
+            return;
         }
+        let w = self.working.remove(i);
+        out.push(canceled(&w, now_ns));
     }
 
-    /// A candle of `candle.symbol` happened: work every order of that symbol that was
-    /// working when it opened. Fills are stamped with the candle's open time.
+    /// Settles funding at `rate` for the position in `symbol`, marked at `mark`.
+    pub fn on_funding(
+        &mut self,
+        symbol: Symbol,
+        rate: Fixed,
+        mark: Fixed,
+        ts_ns: i64,
+        out: &mut Vec<Event>,
+    ) {
+        if !matches!(self.config.market, Market::Perp { .. }) {
+            return;
+        }
+        let position = self.position(&symbol);
+        if position.is_zero() {
+            return;
+        }
+        let amount = -mul(mul(position, mark), rate);
+        self.cash += amount;
+        // Isolated margin absorbs funding, which moves the liquidation price.
+        if let Some(iso) = self.isolated.get_mut(&symbol) {
+            iso.margin += amount;
+        }
+        out.push(Event::Funding(FundingPayment {
+            symbol,
+            rate,
+            mark,
+            position,
+            amount,
+            ts_event_ns: ts_ns,
+        }));
+    }
+
+    /// A candle of `candle.symbol` happened: work every order of that symbol that had arrived
+    /// by then. Fills are stamped with the candle's open time (close time for market orders
+    /// that arrived inside it).
     pub fn on_candle(&mut self, candle: &Candle, out: &mut Vec<Event>) {
+        let close_ns = candle.close_time_ns();
+        // Cancels that arrived before the candle opened take the order away first.
+        let mut i = 0;
+        while i < self.working.len() {
+            let w = &self.working[i];
+            if w.request.symbol == candle.symbol
+                && w.cancel_at_ns.is_some_and(|t| t <= candle.open_time_ns)
+            {
+                let w = self.working.remove(i);
+                out.push(canceled(&w, w.cancel_at_ns.unwrap_or(candle.open_time_ns)));
+            } else {
+                i += 1;
+            }
+        }
         // Snapshot the working set in the order it is worked, so answers are deterministic.
         let rank = |w: &Working| match (w.request.kind, self.config.stop_first) {
             (OrderKind::Market, _) => 0,
+            (_, _) if w.triggered => 0,
             (OrderKind::Stop { .. }, true) | (OrderKind::Limit { .. }, false) => 1,
             _ => 2,
         };
@@ -170,23 +322,47 @@ impl SimVenue {
             }
         }
         batch.sort_by_key(|w| rank(w)); // stable: submission order within a rank
+        let mut budget = if self.config.participation > Fixed::ZERO {
+            mul(candle.volume, self.config.participation)
+        } else {
+            Fixed::MAX
+        };
         for mut w in batch {
-            match self.work(&w, candle) {
-                Some(event) => out.push(event),
-                None => {
+            let outcome = if w.arrival_ns <= candle.open_time_ns {
+                self.work(&mut w, candle, &mut budget)
+            } else if w.arrival_ns < close_ns && w.request.kind == OrderKind::Market {
+                self.work_at_close(&mut w, candle, &mut budget)
+            } else {
+                Outcome::Wait
+            };
+            let keep = match outcome {
+                Outcome::Wait => true,
+                Outcome::Done(event) => {
+                    out.push(event);
+                    false
+                }
+                Outcome::Partial(event) => {
+                    out.push(event);
+                    true
+                }
+            };
+            if keep {
+                if w.arrival_ns <= candle.open_time_ns {
                     w.resting = true;
+                }
+                // A cancel that arrived during this candle ends what the candle left.
+                if w.cancel_at_ns.is_some_and(|t| t < close_ns) {
+                    out.push(canceled(&w, w.cancel_at_ns.unwrap_or(close_ns)));
+                } else {
                     self.working.push(w);
                 }
             }
         }
+        self.liquidate(candle, out);
         // A reduce-only order outlives its purpose once the position is gone (the stop of a
         // stop/target pair whose target filled): it expires rather than opening the next
         // trade or blocking new entries.
-        let flat = self
-            .positions
-            .get(&candle.symbol)
-            .is_none_or(|q| q.is_zero());
-        if flat {
+        if self.position(&candle.symbol).is_zero() {
             let mut i = 0;
             while i < self.working.len() {
                 let w = &self.working[i];
@@ -194,7 +370,7 @@ impl SimVenue {
                     let w = self.working.remove(i);
                     out.push(self.expire(
                         &w,
-                        candle,
+                        candle.open_time_ns,
                         OrderStatus::Expired,
                         "reduce-only: the position it reduced is closed".into(),
                     ));
@@ -205,13 +381,69 @@ impl SimVenue {
         }
     }
 
-    /// The order's outcome in this candle, or `None` if it keeps working.
-    fn work(&mut self, w: &Working, candle: &Candle) -> Option<Event> {
+    /// Closes a perpetual position whose liquidation price the candle reached.
+    fn liquidate(&mut self, candle: &Candle, out: &mut Vec<Event>) {
+        let Some(lp) = self.liquidation_price(&candle.symbol) else {
+            return;
+        };
+        let q = self.position(&candle.symbol);
+        let hit = if q > Fixed::ZERO {
+            candle.low <= lp
+        } else {
+            candle.high >= lp
+        };
+        if !hit {
+            return;
+        }
+        let iso = self
+            .isolated
+            .get(&candle.symbol)
+            .copied()
+            .unwrap_or_default();
+        let qa = q.abs();
+        // Bankruptcy price: where the isolated margin is used up.
+        let per_unit = iso.margin.checked_div(qa).unwrap_or(Fixed::ZERO);
+        let (side, price) = if q > Fixed::ZERO {
+            (Side::Sell, (iso.entry - per_unit).max(Fixed::from_raw(1)))
+        } else {
+            (Side::Buy, iso.entry + per_unit)
+        };
+        let event = self.settle(
+            candle.symbol,
+            side,
+            qa,
+            price,
+            Fixed::ZERO,
+            LIQUIDATION_CLIENT_ID,
+            0,
+            Liquidity::Taker,
+            candle.open_time_ns,
+        );
+        out.push(event);
+    }
+
+    /// A market order that arrived inside the candle: at its close.
+    fn work_at_close(&mut self, w: &mut Working, candle: &Candle, budget: &mut Fixed) -> Outcome {
+        let slip = mul(candle.close, self.config.slippage);
+        let price = match w.request.side {
+            Side::Buy => candle.close + slip,
+            Side::Sell => candle.close - slip,
+        };
+        self.fill(w, candle.close_time_ns(), price, Liquidity::Taker, budget)
+    }
+
+    /// The order's outcome in this candle.
+    fn work(&mut self, w: &mut Working, candle: &Candle, budget: &mut Fixed) -> Outcome {
         let r = &w.request;
-        let slip = |p: Fixed| p.checked_mul(self.config.slippage).unwrap_or(Fixed::ZERO);
+        let slip = |p: Fixed| mul(p, self.config.slippage);
+        let t = candle.open_time_ns;
+        let market = |side: Side| match side {
+            Side::Buy => candle.open + slip(candle.open),
+            Side::Sell => candle.open - slip(candle.open),
+        };
         let (price, liquidity) = match (r.kind, r.side) {
-            (OrderKind::Market, Side::Buy) => (candle.open + slip(candle.open), Liquidity::Taker),
-            (OrderKind::Market, Side::Sell) => (candle.open - slip(candle.open), Liquidity::Taker),
+            (OrderKind::Market, side) => (market(side), Liquidity::Taker),
+            (OrderKind::Stop { .. }, side) if w.triggered => (market(side), Liquidity::Taker),
             (OrderKind::Limit { price, post_only }, side) => {
                 let marketable = match side {
                     Side::Buy => candle.open <= price,
@@ -219,9 +451,9 @@ impl SimVenue {
                 };
                 if marketable && !w.resting {
                     if post_only {
-                        return Some(self.expire(
+                        return Outcome::Done(self.expire(
                             w,
-                            candle,
+                            t,
                             OrderStatus::Rejected,
                             format!(
                                 "post-only limit {price} would take liquidity at the open {}",
@@ -230,8 +462,8 @@ impl SimVenue {
                         ));
                     }
                     let taken = match side {
-                        Side::Buy => (candle.open + slip(candle.open)).min(price),
-                        Side::Sell => (candle.open - slip(candle.open)).max(price),
+                        Side::Buy => market(side).min(price),
+                        Side::Sell => market(side).max(price),
                     };
                     (taken, Liquidity::Taker)
                 } else {
@@ -240,7 +472,7 @@ impl SimVenue {
                         Side::Sell => candle.high > price,
                     };
                     if !through {
-                        return None;
+                        return Outcome::Wait;
                     }
                     (price, Liquidity::Maker)
                 }
@@ -251,7 +483,7 @@ impl SimVenue {
                 } else if candle.low <= trigger {
                     (trigger - slip(trigger), Liquidity::Taker)
                 } else {
-                    return None;
+                    return Outcome::Wait;
                 }
             }
             (OrderKind::Stop { trigger }, Side::Buy) => {
@@ -260,47 +492,58 @@ impl SimVenue {
                 } else if candle.high >= trigger {
                     (trigger + slip(trigger), Liquidity::Taker)
                 } else {
-                    return None;
+                    return Outcome::Wait;
                 }
             }
         };
-        Some(self.fill(w, candle, price, liquidity))
+        if matches!(w.request.kind, OrderKind::Stop { .. }) {
+            w.triggered = true;
+        }
+        self.fill(w, t, price, liquidity, budget)
     }
 
-    fn expire(&self, w: &Working, candle: &Candle, status: OrderStatus, reason: String) -> Event {
+    fn expire(&self, w: &Working, ts_ns: i64, status: OrderStatus, reason: String) -> Event {
         Event::OrderUpdate(OrderUpdate {
             client_id: w.request.client_id,
             venue_order_id: w.venue_order_id,
             status,
-            ts_event_ns: candle.open_time_ns,
+            ts_event_ns: ts_ns,
             reason,
         })
     }
 
-    fn fill(&mut self, w: &Working, candle: &Candle, price: Fixed, liquidity: Liquidity) -> Event {
-        let r = &w.request;
-        let held = self
-            .positions
-            .get(&r.symbol)
-            .copied()
-            .unwrap_or(Fixed::ZERO);
-        let mut qty = r.qty;
+    /// Fills what the order, the position (reduce-only), the participation budget and the
+    /// account allow.
+    fn fill(
+        &mut self,
+        w: &mut Working,
+        ts_ns: i64,
+        price: Fixed,
+        liquidity: Liquidity,
+        budget: &mut Fixed,
+    ) -> Outcome {
+        let r = w.request.clone();
+        let held = self.position(&r.symbol);
+        let mut qty = w.remaining();
         if r.reduce_only {
-            // Spot positions are long only here: a reduce-only order can only sell.
-            let reducible = if r.side == Side::Sell {
-                held
-            } else {
-                Fixed::ZERO
+            let reducible = match r.side {
+                Side::Sell => held.max(Fixed::ZERO),
+                Side::Buy => (-held).max(Fixed::ZERO),
             };
             if reducible <= Fixed::ZERO {
-                return self.expire(
+                return Outcome::Done(self.expire(
                     w,
-                    candle,
+                    ts_ns,
                     OrderStatus::Expired,
                     "reduce-only: no position left to reduce".into(),
-                );
+                ));
             }
             qty = qty.min(reducible);
+        }
+        let capped = qty > *budget;
+        qty = qty.min(*budget);
+        if qty <= Fixed::ZERO {
+            return Outcome::Wait; // the candle's volume share is used up
         }
         let fee_rate = match liquidity {
             Liquidity::Maker => self.config.maker_fee,
@@ -310,53 +553,206 @@ impl SimVenue {
             let fee = notional.checked_mul(fee_rate)?;
             Some((notional, fee, notional.checked_add(fee)?))
         });
-        let problem = match (r.side, amounts) {
-            (_, None) => Some(format!(
+        let problem = match amounts {
+            None => Some(format!(
                 "order value {qty} × {price} is beyond what the account can hold"
             )),
-            (Side::Buy, Some((notional, fee, cost))) if cost > self.cash => Some(format!(
-                "insufficient balance: need {cost} (notional {notional} + fee {fee}), have {}",
-                self.cash
-            )),
-            // Spot: nothing can be sold that is not held.
-            (Side::Sell, _) if qty > held => Some(format!(
-                "insufficient position: selling {qty} but holding {held}"
-            )),
-            _ => None,
+            Some((notional, fee, cost)) => self.afford(&r, held, qty, notional, fee, cost),
         };
-        let (Some((notional, fee, _)), None) = (amounts, &problem) else {
-            return Event::OrderUpdate(OrderUpdate {
-                client_id: r.client_id,
-                venue_order_id: w.venue_order_id,
-                status: OrderStatus::Rejected,
-                ts_event_ns: candle.open_time_ns,
-                reason: problem.unwrap_or_default(),
-            });
+        let (Some((_, fee, _)), None) = (amounts, &problem) else {
+            return Outcome::Done(self.expire(
+                w,
+                ts_ns,
+                OrderStatus::Rejected,
+                problem.unwrap_or_default(),
+            ));
         };
-        match r.side {
-            Side::Buy => {
-                self.cash -= notional + fee;
-                *self.positions.entry(r.symbol).or_default() += qty;
+        *budget -= qty;
+        w.filled += qty;
+        let event = self.settle(
+            r.symbol,
+            r.side,
+            qty,
+            price,
+            fee,
+            r.client_id,
+            w.venue_order_id,
+            liquidity,
+            ts_ns,
+        );
+        // A reduce-only order cut to the position is done once the position is.
+        let done = w.remaining() <= Fixed::ZERO || (r.reduce_only && !capped);
+        if done {
+            Outcome::Done(event)
+        } else {
+            Outcome::Partial(event)
+        }
+    }
+
+    /// Why the account cannot take this fill, if it cannot.
+    fn afford(
+        &self,
+        r: &OrderRequest,
+        held: Fixed,
+        qty: Fixed,
+        notional: Fixed,
+        fee: Fixed,
+        cost: Fixed,
+    ) -> Option<String> {
+        match self.config.market {
+            Market::Spot => match r.side {
+                Side::Buy if cost > self.cash => Some(format!(
+                    "insufficient balance: need {cost} (notional {notional} + fee {fee}), have {}",
+                    self.cash
+                )),
+                // Spot: nothing can be sold that is not held.
+                Side::Sell if qty > held => Some(format!(
+                    "insufficient position: selling {qty} but holding {held}"
+                )),
+                _ => None,
+            },
+            Market::Perp { leverage, .. } => {
+                let signed = match r.side {
+                    Side::Buy => qty,
+                    Side::Sell => -qty,
+                };
+                let after = held + signed;
+                let grows = after.abs() > held.abs();
+                if !grows {
+                    return None;
+                }
+                let added = after.abs() - held.abs().min(after.abs());
+                // Crossing zero: only the part beyond zero needs new margin.
+                let added = if after.is_negative() != held.is_negative() && !held.is_zero() {
+                    after.abs()
+                } else {
+                    added
+                };
+                let price = notional.checked_div(qty).unwrap_or(Fixed::ZERO);
+                let need = div_ceil(mul(added, price), leverage) + fee;
+                let free = self.free_margin();
+                (need > free).then(|| {
+                    format!(
+                        "insufficient margin: need {need} ({added} × {price} / {leverage}x + fee                          {fee}), free {free}"
+                    )
+                })
             }
-            Side::Sell => {
-                self.cash += notional - fee;
-                *self.positions.entry(r.symbol).or_default() -= qty;
+        }
+    }
+
+    /// Wallet balance not held as isolated margin.
+    fn free_margin(&self) -> Fixed {
+        let mut wallet = self.cash;
+        let mut used = Fixed::ZERO;
+        for (symbol, q) in &self.positions {
+            if let Some(iso) = self.isolated.get(symbol) {
+                wallet += mul(*q, iso.entry);
+                if !q.is_zero() {
+                    used += iso.margin;
+                }
+            }
+        }
+        wallet - used
+    }
+
+    /// Books a fill: cash, position, and for perpetuals the isolated entry and margin.
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &mut self,
+        symbol: Symbol,
+        side: Side,
+        qty: Fixed,
+        price: Fixed,
+        fee: Fixed,
+        client_id: u64,
+        venue_order_id: u64,
+        liquidity: Liquidity,
+        ts_ns: i64,
+    ) -> Event {
+        let notional = mul(price, qty);
+        let held = self.position(&symbol);
+        let signed = match side {
+            Side::Buy => qty,
+            Side::Sell => -qty,
+        };
+        match side {
+            Side::Buy => self.cash -= notional + fee,
+            Side::Sell => self.cash += notional - fee,
+        }
+        let after = held + signed;
+        self.positions.insert(symbol, after);
+        if let Market::Perp { leverage, .. } = self.config.market {
+            let iso = self.isolated.entry(symbol).or_default();
+            if after.is_zero() {
+                *iso = Isolated::default();
+            } else if held.is_zero() || held.is_negative() != after.is_negative() {
+                // Opened, or crossed zero: a fresh position at this price.
+                *iso = Isolated {
+                    entry: price,
+                    margin: div_ceil(mul(after.abs(), price), leverage),
+                };
+            } else if after.abs() > held.abs() {
+                // Added: average the entry, add margin for the added part.
+                let total = mul(held.abs(), iso.entry) + notional;
+                iso.entry = total.checked_div(after.abs()).unwrap_or(price);
+                iso.margin += div_ceil(notional, leverage);
+            } else {
+                // Reduced: release margin pro rata.
+                let kept = iso
+                    .margin
+                    .checked_mul(after.abs())
+                    .and_then(|m| m.checked_div(held.abs()))
+                    .unwrap_or(iso.margin);
+                iso.margin = kept;
             }
         }
         let trade_id = self.next_trade_id;
         self.next_trade_id += 1;
         Event::Fill(Fill {
-            client_id: r.client_id,
-            venue_order_id: w.venue_order_id,
+            client_id,
+            venue_order_id,
             trade_id,
-            symbol: r.symbol,
-            side: r.side,
+            symbol,
+            side,
             price,
             qty,
             fee,
             liquidity,
-            ts_event_ns: candle.open_time_ns,
+            ts_event_ns: ts_ns,
         })
+    }
+}
+
+enum Outcome {
+    /// Not this candle.
+    Wait,
+    /// Filled completely, rejected or expired: the order is gone.
+    Done(Event),
+    /// Filled in part: the order keeps working.
+    Partial(Event),
+}
+
+fn canceled(w: &Working, ts_ns: i64) -> Event {
+    Event::OrderUpdate(OrderUpdate {
+        client_id: w.request.client_id,
+        venue_order_id: w.venue_order_id,
+        status: OrderStatus::Canceled,
+        ts_event_ns: ts_ns,
+        reason: String::new(),
+    })
+}
+
+/// Saturating product (the values here are checked against balances afterwards).
+fn mul(a: Fixed, b: Fixed) -> Fixed {
+    a.checked_mul(b).unwrap_or(Fixed::MAX)
+}
+
+/// `a / b` rounded up to 1e-8, so margin is never under-reserved.
+fn div_ceil(a: Fixed, b: Fixed) -> Fixed {
+    match a.checked_div(b) {
+        Some(q) if q.checked_mul(b).is_some_and(|back| back < a) => q + Fixed::from_raw(1),
+        Some(q) => q,
+        None => Fixed::MAX,
     }
 }
 
@@ -371,6 +767,9 @@ mod tests {
             stop_first: true,
             slippage: Fixed::ZERO,
             starting_balance: Fixed::from_int(1_000),
+            latency_ns: 0,
+            participation: Fixed::ZERO,
+            market: Market::Spot,
         }
     }
 
@@ -660,5 +1059,206 @@ mod tests {
         );
         assert_eq!(fill(&out[0]).qty, Fixed::ONE);
         assert_eq!(v.open_orders(), 0);
+    }
+
+    fn fx(s: &str) -> Fixed {
+        Fixed::parse(s).unwrap()
+    }
+
+    /// `bar` opening `i` minutes after the first one, with a volume.
+    fn bar_at(i: i64, ohlc: [&str; 4], volume: &str) -> Candle {
+        Candle {
+            open_time_ns: 60_000_000_000 * (1 + i),
+            volume: fx(volume),
+            ..bar(ohlc[0], ohlc[1], ohlc[2], ohlc[3])
+        }
+    }
+
+    fn fills(out: &[Event]) -> Vec<(Side, Fixed, Fixed)> {
+        out.iter()
+            .filter_map(|e| match e {
+                Event::Fill(f) => Some((f.side, f.price, f.qty)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn perp(leverage: i64) -> SimConfig {
+        SimConfig {
+            taker_fee: Fixed::ZERO,
+            maker_fee: Fixed::ZERO,
+            market: Market::Perp {
+                leverage: Fixed::from_int(leverage),
+                maintenance_margin: fx("0.004"),
+            },
+            ..config()
+        }
+    }
+
+    #[test]
+    fn latency_makes_a_market_order_that_arrives_mid_bar_fill_at_the_close() {
+        let mut v = SimVenue::new(SimConfig {
+            latency_ns: 500_000_000,
+            ..config()
+        });
+        let mut out = Vec::new();
+        // Sent at the bar's open (60 s); arrives at 60.5 s, inside it.
+        v.submit(&order(Side::Buy, "1"), 60_000_000_000, &mut out);
+        out.clear();
+        v.on_candle(&bar("100", "105", "95", "102"), &mut out);
+        let f = fill(&out[0]);
+        assert_eq!((f.price, f.ts_event_ns), (fx("102"), 120_000_000_000));
+    }
+
+    #[test]
+    fn latency_keeps_a_limit_out_of_the_bar_it_arrives_in_and_delays_cancels() {
+        let mut v = SimVenue::new(SimConfig {
+            latency_ns: 500_000_000,
+            ..config()
+        });
+        let mut out = Vec::new();
+        let buy = with(limit("99"), Side::Buy, "1", false, 16);
+        v.submit(&buy, 60_000_000_000, &mut out);
+        out.clear();
+        // Traded through at 95, but the order only arrived at 60.5 s.
+        v.on_candle(&bar_at(0, ["100", "101", "95", "100"], "1"), &mut out);
+        assert!(fills(&out).is_empty(), "{out:?}");
+        // A cancel sent at the next bar's open arrives 0.5 s later: that bar can still
+        // fill the order first.
+        v.cancel(16, 120_000_000_000, &mut out);
+        assert!(out.is_empty(), "a late cancel answers on arrival");
+        v.on_candle(&bar_at(1, ["100", "100", "98", "99"], "1"), &mut out);
+        assert_eq!(fills(&out), vec![(Side::Buy, fx("99"), fx("1"))]);
+        assert_eq!(v.open_orders(), 0);
+    }
+
+    #[test]
+    fn late_cancel_takes_effect_within_the_bar_when_nothing_filled() {
+        let mut v = SimVenue::new(SimConfig {
+            latency_ns: 500_000_000,
+            ..config()
+        });
+        let mut out = Vec::new();
+        v.submit(&with(limit("90"), Side::Buy, "1", false, 16), 0, &mut out);
+        v.cancel(16, 60_000_000_000, &mut out);
+        out.clear();
+        v.on_candle(&bar_at(0, ["100", "101", "95", "100"], "1"), &mut out);
+        assert!(matches!(&out[..], [Event::OrderUpdate(u)] if u.status == OrderStatus::Canceled));
+        assert_eq!(v.open_orders(), 0);
+    }
+
+    #[test]
+    fn participation_cap_fills_a_share_of_each_bar_and_keeps_the_rest_working() {
+        let mut v = SimVenue::new(SimConfig {
+            participation: fx("0.1"),
+            taker_fee: Fixed::ZERO,
+            ..config()
+        });
+        let mut out = Vec::new();
+        v.submit(&order(Side::Buy, "5"), 0, &mut out);
+        out.clear();
+        // 10% of 20 = 2 per bar: 2, 2, then the last 1.
+        for (i, open) in ["100", "101", "102"].iter().enumerate() {
+            v.on_candle(&bar_at(i as i64, [open; 4], "20"), &mut out);
+        }
+        assert_eq!(
+            fills(&out),
+            vec![
+                (Side::Buy, fx("100"), fx("2")),
+                (Side::Buy, fx("101"), fx("2")),
+                (Side::Buy, fx("102"), fx("1"))
+            ]
+        );
+        assert_eq!(v.open_orders(), 0);
+        assert_eq!(v.position(&Symbol::new("BTCUSDT").unwrap()), fx("5"));
+    }
+
+    #[test]
+    fn perp_long_liquidates_at_the_bankruptcy_price_when_the_bar_reaches_binance_lp() {
+        // 10x long of 1 at 100: isolated margin 10. Binance one-way isolated:
+        // LP = (M − q·E) / (q·mmr − q) = (10 − 100) / (0.004 − 1) = 90 / 0.996
+        //    = 90.361445783…; bankruptcy at 100 − 10 / 1 = 90.
+        let sym = Symbol::new("BTCUSDT").unwrap();
+        let mut v = SimVenue::new(perp(10));
+        run(
+            &mut v,
+            &[order(Side::Buy, "1")],
+            &[bar("100", "100", "100", "100")],
+        );
+        assert_eq!(v.liquidation_price(&sym), Some(fx("90.36144578")));
+        let mut out = Vec::new();
+        v.on_candle(&bar_at(1, ["95", "96", "90.4", "91"], "1"), &mut out);
+        assert!(
+            fills(&out).is_empty(),
+            "90.4 is above the liquidation price"
+        );
+        v.on_candle(&bar_at(2, ["91", "92", "90.3", "91"], "1"), &mut out);
+        assert_eq!(fills(&out), vec![(Side::Sell, fx("90"), fx("1"))]);
+        let Event::Fill(f) = &out[0] else { panic!() };
+        assert_eq!(f.client_id, LIQUIDATION_CLIENT_ID);
+        assert!(v.position(&sym).is_zero());
+        assert_eq!(v.cash(), fx("990")); // the 10 of margin is gone
+    }
+
+    #[test]
+    fn perp_short_liquidation_price_and_margin_check() {
+        // 10x short of 1 at 100: LP = (M + q·E) / (q·mmr + q) = 110 / 1.004 = 109.561752988…,
+        // 109.56175299 at 8 decimals (keel rounds quotients to nearest).
+        let sym = Symbol::new("BTCUSDT").unwrap();
+        let mut v = SimVenue::new(perp(10));
+        run(
+            &mut v,
+            &[order(Side::Sell, "1")],
+            &[bar("100", "100", "100", "100")],
+        );
+        assert_eq!(v.position(&sym), fx("-1"));
+        assert_eq!(v.liquidation_price(&sym), Some(fx("109.56175299")));
+
+        // 1,000 of equity at 10x buys at most 10,000 of notional: 100 at 100 fits, 101 not.
+        let mut v = SimVenue::new(perp(10));
+        let out = run(
+            &mut v,
+            &[order(Side::Buy, "100")],
+            &[bar("100", "100", "100", "100")],
+        );
+        assert_eq!(fills(&out).len(), 1);
+        let mut v = SimVenue::new(perp(10));
+        let out = run(
+            &mut v,
+            &[order(Side::Buy, "101")],
+            &[bar("100", "100", "100", "100")],
+        );
+        assert!(
+            matches!(&out[0], Event::OrderUpdate(u) if u.status == OrderStatus::Rejected
+                && u.reason.contains("insufficient margin")),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn funding_is_paid_by_longs_and_received_by_shorts_when_positive() {
+        let sym = Symbol::new("BTCUSDT").unwrap();
+        for (side, want) in [(Side::Buy, "-0.021"), (Side::Sell, "0.021")] {
+            let mut v = SimVenue::new(perp(5));
+            run(
+                &mut v,
+                &[order(side, "2")],
+                &[bar("100", "100", "100", "100")],
+            );
+            let cash = v.cash();
+            let mut out = Vec::new();
+            // 2 × 105 × 0.0001 = 0.021
+            v.on_funding(sym, fx("0.0001"), fx("105"), 0, &mut out);
+            let [Event::Funding(p)] = &out[..] else {
+                panic!("{out:?}")
+            };
+            assert_eq!(p.amount, fx(want));
+            assert_eq!(v.cash(), cash + fx(want));
+        }
+        // Spot has no funding.
+        let mut v = long_one();
+        let mut out = Vec::new();
+        v.on_funding(sym, fx("0.0001"), fx("105"), 0, &mut out);
+        assert!(out.is_empty());
     }
 }

@@ -2,6 +2,7 @@
 //! order, flattens every position and halts entries; halt refuses entries but keeps exits;
 //! resume lifts both. Each refusal is a journaled `Reject` decision with its reason.
 
+use keel_engine::config::Direction;
 use keel_engine::event::{
     Command, Decision, Event, Fill, Input, Liquidity, Mode, OrderStatus, OrderUpdate, RejectReason,
     SessionStart, Side,
@@ -37,6 +38,9 @@ impl Driver {
                     cost_reserve: Fixed::ZERO,
                 },
                 risk: RiskConfig::unmanaged(),
+                direction: Direction::Long,
+                leverage: Fixed::ONE,
+                perpetual: false,
             },
             config_text: String::new(),
         }));

@@ -9,10 +9,11 @@
 
 use std::collections::BTreeSet;
 
+use keel_engine::config::Direction;
 use keel_engine::event::{Decision, Event, Input, Mode, SessionStart, Side};
 use keel_engine::{
-    Candle, Core, CoreConfig, Fixed, RiskConfig, SimConfig, SimVenue, Sizing, StrategyConfig,
-    Symbol,
+    Candle, Core, CoreConfig, Fixed, Market, RiskConfig, SimConfig, SimVenue, Sizing,
+    StrategyConfig, Symbol,
 };
 use proptest::prelude::*;
 
@@ -64,6 +65,9 @@ fn drive(candles: &[Candle], strategy: StrategyConfig, resample: i64, fee_bps: i
             cost_reserve: fee,
         },
         risk: RiskConfig::unmanaged(),
+        direction: Direction::Long,
+        leverage: Fixed::ONE,
+        perpetual: false,
     };
     let mut venue = SimVenue::new(SimConfig {
         taker_fee: fee,
@@ -71,6 +75,9 @@ fn drive(candles: &[Candle], strategy: StrategyConfig, resample: i64, fee_bps: i
         stop_first: true,
         slippage: Fixed::ZERO,
         starting_balance: balance,
+        latency_ns: 0,
+        participation: Fixed::ZERO,
+        market: Market::Spot,
     });
     let mut core = Core::new();
     let mut inputs = Vec::new();

@@ -334,3 +334,115 @@ fn daily_loss_limit_can_flatten() {
     h.flat("BTC", 5 * MIN, "94.9");
     assert!(h.position("BTC").is_zero());
 }
+
+fn perp(direction: keel_engine::Direction, leverage: i64, risk: RiskConfig) -> common::Harness {
+    let mut c = config(&["BTC"], risk);
+    c.direction = direction;
+    c.leverage = Fixed::from_int(leverage);
+    c.perpetual = true;
+    let mut h = Harness::new(c.clone());
+    h.venue = keel_engine::SimVenue::new(keel_engine::SimConfig {
+        market: keel_engine::Market::Perp {
+            leverage: Fixed::from_int(leverage),
+            maintenance_margin: f("0.004"),
+        },
+        ..keel_engine::SimConfig::spot(Fixed::ZERO, Fixed::ZERO, c.starting_balance)
+    });
+    h
+}
+
+#[test]
+fn long_short_reverses_on_the_exit_signal_with_a_stop_above_and_a_target_below() {
+    let risk = RiskConfig {
+        max_exposure: f("3"),
+        ..RiskConfig::default()
+    };
+    let mut h = perp(keel_engine::Direction::LongShort, 3, risk);
+    h.flat("BTC", 0, "100");
+    h.flat("BTC", MIN, "101");
+    // A close back below: the "exit long" signal opens a short. Size by risk:
+    // 10,000 × 1% / (100 × 2%) = 50; the cap 3 × 10,000 / 100 = 300 is looser.
+    let d = h.flat("BTC", 2 * MIN, "100");
+    assert_eq!(
+        placed(&d),
+        vec![(Side::Sell, OrderKind::Market, f("50"), false)]
+    );
+    // Filled at 100: stop 2% above (102), target 4% below (96), both reduce-only buys.
+    let d = h.flat("BTC", 3 * MIN, "100");
+    assert_eq!(h.position("BTC"), f("-50"));
+    assert_eq!(
+        placed(&d),
+        vec![
+            (
+                Side::Buy,
+                OrderKind::Stop { trigger: f("102") },
+                f("50"),
+                true
+            ),
+            (
+                Side::Buy,
+                OrderKind::Limit {
+                    price: f("96"),
+                    post_only: false
+                },
+                f("50"),
+                true
+            ),
+        ]
+    );
+    // A close above the previous: cover the short and go long in the same breath; the
+    // short's stop and target are cancelled first.
+    let d = h.flat("BTC", 4 * MIN, "100.5");
+    assert_eq!(cancels(&d), 2);
+    let p = placed(&d);
+    assert_eq!(p[0], (Side::Buy, OrderKind::Market, f("50"), true));
+    assert_eq!((p[1].0, p[1].3), (Side::Buy, false));
+    h.flat("BTC", 5 * MIN, "100.5");
+    // Short 50 from 100 covered at 100.5: −25.
+    assert!(h.position("BTC") > Fixed::ZERO);
+    let trades = &h.core.state().portfolio.closed_trades;
+    assert_eq!(trades.len(), 1);
+    assert_eq!(trades[0].pnl, f("-25"));
+}
+
+#[test]
+fn short_only_never_buys_to_open() {
+    let mut h = perp(keel_engine::Direction::Short, 2, RiskConfig::default());
+    for (i, close) in ["100", "101", "100", "100", "100.5", "100.5"]
+        .iter()
+        .enumerate()
+    {
+        h.flat("BTC", i as i64 * MIN, close);
+    }
+    let orders: Vec<(Side, bool)> = h
+        .log
+        .iter()
+        .filter_map(|(_, d)| match d {
+            Decision::PlaceOrder(o) if o.kind == OrderKind::Market => Some((o.side, o.reduce_only)),
+            _ => None,
+        })
+        .collect();
+    // The exit signal opened a short; the entry signal only covered it.
+    assert_eq!(orders, vec![(Side::Sell, false), (Side::Buy, true)]);
+    assert!(h.position("BTC").is_zero());
+}
+
+#[test]
+fn a_liquidation_cancels_the_positions_stop_and_target() {
+    // 10x, an all-in long without a stop close enough: a 10% fall liquidates it.
+    let risk = RiskConfig {
+        stop: StopRule::Percent(f("0.5")),
+        risk_per_trade: f("0.5"),
+        max_exposure: f("10"),
+        daily_loss_limit: Fixed::ZERO,
+        ..RiskConfig::default()
+    };
+    let mut h = perp(keel_engine::Direction::Long, 10, risk);
+    enter(&mut h, "BTC", 0);
+    h.flat("BTC", 3 * MIN, "100"); // filled at 100, stop at 50, target at 104
+    assert!(h.position("BTC") > Fixed::ZERO);
+    let d = h.bar("BTC", 4 * MIN, ["99", "99", "89", "90"]);
+    assert!(h.position("BTC").is_zero(), "{d:?}");
+    assert_eq!(h.core.state().counters.liquidations, 1);
+    assert_eq!(cancels(&d), 2, "{d:?}");
+}

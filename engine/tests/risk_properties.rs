@@ -12,10 +12,11 @@
 
 use std::collections::BTreeMap;
 
+use keel_engine::config::Direction;
 use keel_engine::config::{RiskConfig, StopRule, TargetRule};
-use keel_engine::event::{Decision, Event, Input, Mode, SessionStart};
+use keel_engine::event::{Decision, Event, Input, Mode, SessionStart, Side};
 use keel_engine::{
-    Candle, Core, CoreConfig, Fixed, SimConfig, SimVenue, Sizing, StrategyConfig, Symbol,
+    Candle, Core, CoreConfig, Fixed, Market, SimConfig, SimVenue, Sizing, StrategyConfig, Symbol,
 };
 use proptest::prelude::*;
 
@@ -104,12 +105,22 @@ struct DayWatch {
     tripped: bool,
 }
 
+/// Perpetual settings of a run: leverage, direction, and a funding rate settled every 8th
+/// bar of each symbol.
+#[derive(Clone, Copy, Debug)]
+struct Perp {
+    leverage: i64,
+    direction: Direction,
+    funding_rate: Fixed,
+}
+
 fn run(
     candles: &[Candle],
     syms: &[Symbol],
     strategy: StrategyConfig,
     risk: RiskConfig,
     fee: Fixed,
+    perp: Option<Perp>,
 ) {
     let balance = Fixed::from_int(10_000);
     let config = CoreConfig {
@@ -124,6 +135,9 @@ fn run(
             cost_reserve: fee,
         },
         risk: risk.clone(),
+        direction: perp.map_or(Direction::Long, |p| p.direction),
+        leverage: Fixed::from_int(perp.map_or(1, |p| p.leverage)),
+        perpetual: perp.is_some(),
     };
     let mut venue = SimVenue::new(SimConfig {
         taker_fee: fee,
@@ -131,6 +145,15 @@ fn run(
         stop_first: true,
         slippage: Fixed::ZERO,
         starting_balance: balance,
+        latency_ns: 0,
+        participation: Fixed::ZERO,
+        market: match perp {
+            None => Market::Spot,
+            Some(p) => Market::Perp {
+                leverage: Fixed::from_int(p.leverage),
+                maintenance_margin: Fixed::parse("0.004").unwrap(),
+            },
+        },
     });
     let mut core = Core::new();
     let mut marks: BTreeMap<Symbol, Fixed> = BTreeMap::new();
@@ -154,6 +177,17 @@ fn run(
         if queue.is_empty() {
             let Some(c) = candles.get(next) else { break };
             next += 1;
+            if let Some(p) = perp
+                && next % 8 == 0
+            {
+                venue.on_funding(
+                    c.symbol,
+                    p.funding_rate,
+                    c.open,
+                    c.open_time_ns,
+                    &mut scratch,
+                );
+            }
             venue.on_candle(c, &mut scratch);
             queue.extend(scratch.drain(..).map(|e| (c.open_time_ns, e)));
             queue.push((c.close_time_ns(), Event::Candle(*c)));
@@ -175,6 +209,18 @@ fn run(
         if let Event::Fill(fill) = &event {
             assert!(fill.fee >= Fixed::ZERO, "negative fee {fill:?}");
             ledger.apply(fill);
+        }
+        if let Event::Funding(f) = &event {
+            // Longs pay shorts at a positive rate: −position × mark × rate.
+            let position = ledger.position(&f.symbol);
+            assert_eq!(f.position, position);
+            let want = -position
+                .checked_mul(f.mark)
+                .unwrap()
+                .checked_mul(f.rate)
+                .unwrap();
+            assert_eq!(f.amount, want, "funding {f:?}");
+            ledger.cash += f.amount;
         }
         let equity_now = ledger.equity(&marks);
         if let Some(w) = watch.as_mut() {
@@ -201,6 +247,14 @@ fn run(
                 let tripped = watch.as_ref().is_some_and(|w| w.tripped);
                 assert!(!tripped, "entry {o:?} after the daily loss limit tripped");
                 let notional = o.qty.checked_mul(marks[&o.symbol]).unwrap();
+                if let Some(p) = perp {
+                    assert!(
+                        (o.side == Side::Buy && p.direction.long())
+                            || (o.side == Side::Sell && p.direction.short()),
+                        "{o:?} opens a side {:?} does not trade",
+                        p.direction
+                    );
+                }
                 let cap = equity_now.checked_mul(risk.max_exposure).unwrap();
                 // Fixed-point rounding of the cap and price may differ by a few units of
                 // 1e-8 per multiplication.
@@ -280,6 +334,9 @@ proptest! {
         daily_bps in prop::sample::select(vec![0u32, 100, 200, 500]),
         flatten in any::<bool>(),
         fee_bps in 0i64..20,
+        perp_kind in 0usize..4,
+        leverage in 1i64..6,
+        funding_bps in -10i64..10,
     ) {
         let syms = symbols(n);
         let candles = series(&steps, &syms);
@@ -321,7 +378,22 @@ proptest! {
             daily_loss_limit: pct(daily_bps),
             daily_loss_flatten: flatten,
         };
-        prop_assert!(risk.validate().is_ok());
-        run(&candles, &syms, strategy, risk, Fixed::from_raw(fee_bps * 10_000));
+        // Spot, or a perpetual long, short or both ways at up to 5x.
+        // The grid trades long only.
+        let perp_kind = if kind == 5 { perp_kind.min(1) } else { perp_kind };
+        let perp = [None, Some(Direction::Long), Some(Direction::Short), Some(Direction::LongShort)]
+            [perp_kind]
+            .map(|direction| Perp {
+                leverage,
+                direction,
+                funding_rate: Fixed::from_raw(funding_bps * 10_000),
+            });
+        let mut risk = risk;
+        if let Some(p) = perp {
+            // Exposure may use the leverage.
+            risk.max_exposure = risk.max_exposure.checked_mul(Fixed::from_int(p.leverage)).unwrap();
+        }
+        prop_assert!(risk.validate(Fixed::from_int(leverage)).is_ok());
+        run(&candles, &syms, strategy, risk, Fixed::from_raw(fee_bps * 10_000), perp);
     }
 }

@@ -44,6 +44,8 @@ pub struct BacktestSpec {
     pub to_ns: Option<i64>,
     pub core: CoreConfig,
     pub sim: SimConfig,
+    /// Perpetuals: funding rates per symbol, `(settlement time ns, rate)` in time order.
+    pub funding: Vec<(Symbol, Vec<(i64, keel_engine::Fixed)>)>,
     /// The configuration file's text, journaled verbatim in `SessionStart`.
     pub config_text: String,
     /// Where the run journal goes (a fresh directory).
@@ -89,6 +91,8 @@ impl Merged {
 
 struct BacktestIo {
     candles: Merged,
+    /// Funding rates still to settle, per symbol, next first.
+    funding: Vec<(Symbol, VecDeque<(i64, keel_engine::Fixed)>)>,
     venue: SimVenue,
     queue: VecDeque<(u64, Event)>,
     scratch: Vec<Event>,
@@ -97,6 +101,23 @@ struct BacktestIo {
     last_close_ns: i64,
     progress: Box<dyn FnMut(u64)>,
     bars: u64,
+}
+
+impl BacktestIo {
+    /// Settles the funding of `candle.symbol` due at or before `until_ns`.
+    fn settle_funding(&mut self, candle: &Candle, until_ns: i64) {
+        let Some((_, due)) = self.funding.iter_mut().find(|(s, _)| *s == candle.symbol) else {
+            return;
+        };
+        while let Some(&(time, rate)) = due.front() {
+            if time > until_ns {
+                break;
+            }
+            due.pop_front();
+            self.venue
+                .on_funding(candle.symbol, rate, candle.open, time, &mut self.scratch);
+        }
+    }
 }
 
 impl Io for BacktestIo {
@@ -116,7 +137,12 @@ impl Io for BacktestIo {
             self.queue.push_back((stamp(candle.open_time_ns), start));
             self.first_open_ns = Some(candle.open_time_ns);
         }
+        // Funding due at or before this bar's open settles before its fills; funding due
+        // inside the bar settles after the fills at its open. Both are marked at the open,
+        // the last price known at the settlement time.
+        self.settle_funding(&candle, candle.open_time_ns);
         self.venue.on_candle(&candle, &mut self.scratch);
+        self.settle_funding(&candle, candle.close_time_ns() - 1);
         for e in self.scratch.drain(..) {
             self.queue.push_back((stamp(candle.open_time_ns), e));
         }
@@ -200,6 +226,15 @@ pub fn run(
     });
     let mut io = BacktestIo {
         candles,
+        funding: spec
+            .funding
+            .iter()
+            .map(|(s, rows)| {
+                // Rates before the first bar have nothing to settle against.
+                let from = spec.from_ns.unwrap_or(i64::MIN);
+                (*s, rows.iter().copied().filter(|r| r.0 >= from).collect())
+            })
+            .collect(),
         venue: SimVenue::new(spec.sim.clone()),
         queue: VecDeque::new(),
         scratch: Vec::new(),
@@ -300,6 +335,8 @@ fn build_report(
             })
             .collect(),
         daily_loss_trips: state.counters.daily_loss_trips,
+        liquidations: state.counters.liquidations,
+        funding: state.portfolio.funding.to_f64(),
         open_positions: state
             .portfolio
             .positions

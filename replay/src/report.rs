@@ -101,6 +101,10 @@ pub struct Report {
     pub entries_rejected: std::collections::BTreeMap<String, u64>,
     /// Times the daily loss limit tripped.
     pub daily_loss_trips: u64,
+    /// Perpetual positions the venue liquidated.
+    pub liquidations: u64,
+    /// Net funding received (negative: paid) on perpetuals.
+    pub funding: f64,
     /// Positions still open at the end (not in `trade_list`), in base units.
     pub open_positions: Vec<OpenPosition>,
     pub run_journal: String,
@@ -409,6 +413,12 @@ impl Report {
                 .map(|(reason, n)| format!("{reason} {n}"))
                 .collect();
             s += &format!("  entries refused {}\n", reasons.join(", "));
+        }
+        if self.liquidations > 0 {
+            s += &format!("  LIQUIDATED    {} position(s)\n", self.liquidations);
+        }
+        if self.funding != 0.0 {
+            s += &format!("  funding       {:+.2} (received − paid)\n", self.funding);
         }
         if self.daily_loss_trips > 0 {
             s += &format!(

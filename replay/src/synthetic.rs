@@ -67,6 +67,9 @@ pub fn spec(
                 cost_reserve: fee + slippage,
             },
             risk: keel_engine::RiskConfig::unmanaged(),
+            direction: keel_engine::Direction::Long,
+            leverage: keel_engine::Fixed::ONE,
+            perpetual: false,
         },
         sim: keel_engine::SimConfig {
             taker_fee: fee,
@@ -74,7 +77,11 @@ pub fn spec(
             stop_first: true,
             slippage,
             starting_balance: balance,
+            latency_ns: 0,
+            participation: keel_engine::Fixed::ZERO,
+            market: keel_engine::sim::Market::Spot,
         },
+        funding: Vec::new(),
         config_text: String::new(),
         journal_dir,
     }

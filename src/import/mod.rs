@@ -20,6 +20,7 @@
 mod binance;
 mod collect;
 mod freqtrade;
+pub mod funding;
 mod plain_csv;
 mod timestamp;
 

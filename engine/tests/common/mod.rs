@@ -1,12 +1,12 @@
 //! The core and the simulated venue driven bar by bar, the way `keel backtest` drives them.
 #![allow(dead_code)] // each test file uses a different subset
 
-use keel_engine::config::RiskConfig;
+use keel_engine::config::{Direction, RiskConfig};
 use keel_engine::event::{
     Decision, Event, Input, Mode, OrderKind, RejectReason, SessionStart, Side,
 };
 use keel_engine::{
-    Candle, Core, CoreConfig, Fixed, SimConfig, SimVenue, Sizing, StrategyConfig, Symbol,
+    Candle, Core, CoreConfig, Fixed, Market, SimConfig, SimVenue, Sizing, StrategyConfig, Symbol,
 };
 
 pub const MIN: i64 = 60_000_000_000;
@@ -44,6 +44,9 @@ pub fn config(symbols: &[&str], risk: RiskConfig) -> CoreConfig {
             cost_reserve: Fixed::ZERO,
         },
         risk,
+        direction: Direction::Long,
+        leverage: Fixed::ONE,
+        perpetual: false,
     }
 }
 
@@ -55,6 +58,9 @@ impl Harness {
             stop_first: true,
             slippage: Fixed::ZERO,
             starting_balance: config.starting_balance,
+            latency_ns: 0,
+            participation: Fixed::ZERO,
+            market: Market::Spot,
         });
         let mut h = Harness {
             core: Core::new(),
