@@ -6,3 +6,4 @@ pub mod export;
 pub mod import;
 pub mod indicators_cmd;
 pub mod sweep;
+pub mod venue_cmd;

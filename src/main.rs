@@ -28,7 +28,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Candle data: import venue dumps into the candle store.
+    /// Candle data: import venue dumps into the candle store, export it to CSV or Parquet.
     Data {
         #[command(subcommand)]
         command: DataCommand,
@@ -81,6 +81,11 @@ enum Command {
         #[command(subcommand)]
         command: JournalCommand,
     },
+    /// Venue tools.
+    Venue {
+        #[command(subcommand)]
+        command: VenueCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -125,6 +130,21 @@ enum DataCommand {
         /// Output file (written atomically: a temporary file renamed into place).
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum VenueCommand {
+    /// Print what keel makes of raw venue messages: one JSON object per normalized event.
+    /// A file holds one message, a JSON array of them, or one per line. Messages keel cannot
+    /// decode are reported on stderr with the reason, and the exit code is 2.
+    Decode {
+        /// binance-spot, binance-usdm, bybit, okx or kraken.
+        #[arg(long)]
+        venue: String,
+        /// Files of raw messages.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -215,6 +235,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay {
             command: ReplayCommand::Verify { journal },
         } => replay_verify(&journal),
+        Command::Venue {
+            command: VenueCommand::Decode { venue, files },
+        } => venue_decode(&venue, &files),
         Command::Journal { command } => match command {
             JournalCommand::Inspect { dir } => journal_inspect(&dir),
             JournalCommand::Verify { dir } => journal_verify(&dir),
@@ -272,6 +295,41 @@ fn data_import(
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn venue_decode(venue: &str, files: &[PathBuf]) -> Result<ExitCode> {
+    use std::io::Write;
+    let Some(v) = keel_adapters::model::Venue::parse(venue) else {
+        let names: Vec<&str> = keel_adapters::model::Venue::ALL
+            .iter()
+            .map(|v| v.name())
+            .collect();
+        anyhow::bail!(
+            "unknown venue {venue:?}: expected one of {}",
+            names.join(", ")
+        );
+    };
+    let mut failed = false;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    for file in files {
+        let decoded = keel::venue_cmd::decode_file(v, file)?;
+        for event in &decoded.events {
+            // A closed pipe (`| head`) ends the output quietly.
+            if writeln!(out, "{event}").is_err() {
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+        for failure in &decoded.failures {
+            failed = true;
+            eprintln!("{}: {failure}", file.display());
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn run_sweep(config: &Path, out: Option<PathBuf>, jobs: Option<u16>) -> Result<ExitCode> {
