@@ -19,6 +19,7 @@ fn opts() -> Options {
         durability: Durability::None,
         schema_version: 1,
         pretouch: true,
+        sync_on_roll: true,
     }
 }
 

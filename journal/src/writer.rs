@@ -46,6 +46,11 @@ pub struct Options {
     pub schema_version: u16,
     /// Touch every page of a new segment up front so page faults stay off the append path.
     pub pretouch: bool,
+    /// Sync a segment before rolling to the next (default). Only a journal that is thrown
+    /// away after a crash may turn this off (a backtest writing into a staging directory that
+    /// is renamed into place after its final `sync`): without it, a power loss can leave an
+    /// earlier segment torn, which recovery reports as corruption instead of truncating.
+    pub sync_on_roll: bool,
 }
 
 impl Default for Options {
@@ -55,6 +60,7 @@ impl Default for Options {
             durability: Durability::None,
             schema_version: 0,
             pretouch: true,
+            sync_on_roll: true,
         }
     }
 }
@@ -132,6 +138,9 @@ pub struct Journal {
     off: usize,
     /// Bytes of the current segment known durable (from the start).
     synced: usize,
+    /// Full segments not yet synced (only with `sync_on_roll` off): `sync` flushes them first,
+    /// each from its first unsynced page to its end of data.
+    unsynced: Vec<(Arc<dyn MapMut>, usize, usize)>,
     next_seq: u64,
     /// Stored CRC of the last record (the chain value).
     prev_crc: u32,
@@ -215,6 +224,7 @@ impl Journal {
             _lock: lock,
             off,
             synced: off,
+            unsynced: Vec::new(),
             next_seq: rec.scan.next_seq,
             prev_crc: rec.scan.last_crc,
             hw: Hw::detect(),
@@ -415,6 +425,14 @@ impl Journal {
         if self.poison.flag.load(Ordering::Acquire) || self.filling {
             return Err(self.poisoned_error());
         }
+        // Earlier segments first, in order, so a synced journal has no hole.
+        for (map, from, to) in std::mem::take(&mut self.unsynced) {
+            if let Err(e) = map.flush(from, to - from) {
+                self.poison
+                    .set(format!("msync of an earlier segment failed: {e}"));
+                return Err(self.poison.error());
+            }
+        }
         if self.off > self.synced {
             // Flush from the start of the last page already synced (msync works on pages).
             let from = self.synced & !(PAGE - 1);
@@ -475,7 +493,12 @@ impl Journal {
         }
         // Everything in this segment must be durable before the next one exists: recovery and
         // readers rely on "only the last segment can have a torn tail".
-        self.sync()?;
+        if self.opts.sync_on_roll {
+            self.sync()?;
+        } else if self.off > self.synced {
+            self.unsynced
+                .push((self.map.clone(), self.synced & !(PAGE - 1), self.off));
+        }
         let map = create_segment(
             self.storage.as_ref(),
             &self.dir,

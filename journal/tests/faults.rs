@@ -250,3 +250,35 @@ fn mem_storage_lock_refuses_a_second_writer_until_the_first_drops() {
     drop(j);
     assert!(Journal::open_with_storage(mem, dir(), small_opts()).is_ok());
 }
+
+#[test]
+fn rolls_sync_the_full_segment_unless_told_not_to() {
+    // Default: rolling to a new segment flushes the full one first (so only the last segment
+    // can be torn); a disposable journal (sync_on_roll = false) skips that flush, and an
+    // explicit sync still makes everything durable.
+    for sync_on_roll in [true, false] {
+        let mem = MemStorage::new();
+        let faulty = FaultyStorage::new(mem.clone());
+        let opts = Options {
+            sync_on_roll,
+            ..small_opts()
+        };
+        let (mut j, _) = Journal::open_with_storage(faulty.clone(), dir(), opts).unwrap();
+        let before = faulty.flush_count();
+        append_range(&mut j, 1, 400); // 4 KiB segments: several rolls
+        let segments = mem
+            .list(&dir())
+            .unwrap()
+            .iter()
+            .filter(|n| n.ends_with(".seg"))
+            .count() as u64;
+        assert!(segments > 2, "the test needs rolls");
+        let during = faulty.flush_count() - before;
+        // Creating a segment flushes its header either way; rolling adds a data flush.
+        let per_roll = if sync_on_roll { 2 } else { 1 };
+        assert_eq!(during, per_roll * (segments - 1), "sync_on_roll {sync_on_roll}");
+        j.sync().unwrap();
+        let (_, rec) = Journal::open_with_storage(mem.crash(None), dir(), opts).unwrap();
+        assert_eq!(rec.last_seq, 400);
+    }
+}

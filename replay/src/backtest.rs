@@ -205,6 +205,9 @@ pub fn run(
     let options = Options {
         durability: Durability::None,
         segment_size: 16 << 20,
+        // The run journal is written into a staging directory that only becomes the run's
+        // journal after the final sync below; a crash before that leaves nothing to recover.
+        sync_on_roll: false,
         ..Options::default()
     };
     let (journal, _) =

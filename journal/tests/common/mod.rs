@@ -11,6 +11,7 @@ pub fn small_opts() -> Options {
         durability: Durability::None,
         schema_version: 3,
         pretouch: true,
+        sync_on_roll: true,
     }
 }
 
