@@ -707,46 +707,45 @@ impl Core {
         if grid.phase != GridPhase::Running {
             return;
         }
-        let prices = grid.prices.clone();
         let (reference, unit) = (grid.reference, grid.qty);
+        let level = |k: Option<u32>| k.and_then(|k| grid.prices.get(k as usize).copied());
+        let next_up = match role {
+            OrderRole::GridBuy(k) => level(k.checked_add(1)),
+            _ => None,
+        };
+        let next_down = match role {
+            OrderRole::GridSell(k) => level(k.checked_sub(1)),
+            _ => None,
+        };
         let limit = |price| OrderKind::Limit {
             price,
             post_only: false,
         };
         match role {
             OrderRole::GridSeed => {
-                for (k, &p) in prices.iter().enumerate() {
-                    if p > reference {
-                        let role = OrderRole::GridSell(k as u32);
-                        self.place(seq, symbol, Side::Sell, limit(p), unit, role);
-                    }
+                // Once per grid: the levels above the start get their sells.
+                let above: Vec<(u32, Fixed)> = (0u32..)
+                    .zip(grid.prices.iter().copied())
+                    .filter(|&(_, p)| p > reference)
+                    .collect();
+                for (k, p) in above {
+                    let role = OrderRole::GridSell(k);
+                    self.place(seq, symbol, Side::Sell, limit(p), unit, role);
                 }
             }
             OrderRole::GridBuy(k) => {
-                if let Some(&p) = prices.get(k as usize + 1) {
-                    self.place(
-                        seq,
-                        symbol,
-                        Side::Sell,
-                        limit(p),
-                        qty,
-                        OrderRole::GridSell(k + 1),
-                    );
+                if let Some(p) = next_up {
+                    let role = OrderRole::GridSell(k + 1);
+                    self.place(seq, symbol, Side::Sell, limit(p), qty, role);
                 }
             }
             OrderRole::GridSell(k) => {
                 if let Some((reason, detail)) = self.entry_block() {
                     return self.reject(symbol, reason, detail);
                 }
-                if let Some(&p) = k.checked_sub(1).and_then(|j| prices.get(j as usize)) {
-                    self.place(
-                        seq,
-                        symbol,
-                        Side::Buy,
-                        limit(p),
-                        qty,
-                        OrderRole::GridBuy(k - 1),
-                    );
+                if let Some(p) = next_down {
+                    let role = OrderRole::GridBuy(k.saturating_sub(1));
+                    self.place(seq, symbol, Side::Buy, limit(p), qty, role);
                 }
             }
             _ => {}

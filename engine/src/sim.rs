@@ -129,6 +129,8 @@ pub struct SimVenue {
     positions: BTreeMap<Symbol, Fixed>,
     isolated: BTreeMap<Symbol, Isolated>,
     working: Vec<Working>,
+    /// Reused buffer of the orders one candle works.
+    batch: Vec<Working>,
     next_venue_order_id: u64,
     next_trade_id: u64,
 }
@@ -141,6 +143,7 @@ impl SimVenue {
             positions: BTreeMap::new(),
             isolated: BTreeMap::new(),
             working: Vec::new(),
+            batch: Vec::new(),
             next_venue_order_id: 1,
             next_trade_id: 1,
         }
@@ -312,14 +315,22 @@ impl SimVenue {
             (OrderKind::Stop { .. }, true) | (OrderKind::Limit { .. }, false) => 1,
             _ => 2,
         };
-        let mut batch: Vec<Working> = Vec::new();
+        // Only orders this candle can act on leave the working set; the rest (a grid's
+        // untouched levels, a stop far away) are only marked as resting, in place.
+        let mut batch = std::mem::take(&mut self.batch);
         let mut i = 0;
         while i < self.working.len() {
-            if self.working[i].request.symbol == candle.symbol {
-                batch.push(self.working.remove(i));
-            } else {
-                i += 1;
+            let w = &mut self.working[i];
+            if w.request.symbol == candle.symbol {
+                if could_act(w, candle) {
+                    batch.push(self.working.remove(i));
+                    continue;
+                }
+                if w.arrival_ns <= candle.open_time_ns {
+                    w.resting = true;
+                }
             }
+            i += 1;
         }
         batch.sort_by_key(|w| rank(w)); // stable: submission order within a rank
         let mut budget = if self.config.participation > Fixed::ZERO {
@@ -327,7 +338,7 @@ impl SimVenue {
         } else {
             Fixed::MAX
         };
-        for mut w in batch {
+        for mut w in batch.drain(..) {
             let outcome = if w.arrival_ns <= candle.open_time_ns {
                 self.work(&mut w, candle, &mut budget)
             } else if w.arrival_ns < close_ns && w.request.kind == OrderKind::Market {
@@ -358,6 +369,7 @@ impl SimVenue {
                 }
             }
         }
+        self.batch = batch;
         self.liquidate(candle, out);
         // A reduce-only order outlives its purpose once the position is gone (the stop of a
         // stop/target pair whose target filled): it expires rather than opening the next
@@ -720,6 +732,30 @@ impl SimVenue {
             liquidity,
             ts_event_ns: ts_ns,
         })
+    }
+}
+
+/// Whether `candle` can fill, trigger, reject or cancel `w` (a cheap test, so orders it
+/// cannot touch stay where they are).
+fn could_act(w: &Working, candle: &Candle) -> bool {
+    let close_ns = candle.close_time_ns();
+    if w.cancel_at_ns.is_some_and(|t| t < close_ns) {
+        return true;
+    }
+    if w.arrival_ns > candle.open_time_ns {
+        return w.arrival_ns < close_ns && w.request.kind == OrderKind::Market;
+    }
+    if w.triggered {
+        return true;
+    }
+    match (w.request.kind, w.request.side) {
+        (OrderKind::Market, _) => true,
+        // Arriving: marketable at the open, or a post-only to reject, is decided in `work`.
+        (OrderKind::Limit { .. }, _) if !w.resting => true,
+        (OrderKind::Limit { price, .. }, Side::Buy) => candle.low < price,
+        (OrderKind::Limit { price, .. }, Side::Sell) => candle.high > price,
+        (OrderKind::Stop { trigger }, Side::Sell) => candle.low <= trigger,
+        (OrderKind::Stop { trigger }, Side::Buy) => candle.high >= trigger,
     }
 }
 
