@@ -35,6 +35,9 @@ pub enum DecodeError {
 /// nothing.
 pub struct Encoder {
     buf: AlignedVec<16>,
+    /// rkyv's scratch space, owned here rather than taken from its thread-local pool on every
+    /// record (measurably cheaper on the per-bar path).
+    arena: rkyv::ser::allocator::Arena,
 }
 
 impl Default for Encoder {
@@ -47,6 +50,7 @@ impl Encoder {
     pub fn new() -> Encoder {
         Encoder {
             buf: AlignedVec::with_capacity(1024),
+            arena: rkyv::ser::allocator::Arena::new(),
         }
     }
 
@@ -62,7 +66,11 @@ impl Encoder {
     {
         let mut buf = core::mem::take(&mut self.buf);
         buf.clear();
-        match rkyv::api::high::to_bytes_in::<_, rancor::Error>(value, buf) {
+        match rkyv::api::high::to_bytes_in_with_alloc::<_, _, rancor::Error>(
+            value,
+            buf,
+            self.arena.acquire(),
+        ) {
             Ok(b) => self.buf = b,
             // Plain owned data into a growable buffer: cannot fail.
             Err(e) => unreachable!("rkyv serialization failed: {e}"),
