@@ -483,6 +483,51 @@ fn fill_is_priced(qty: Fixed, price: Fixed) -> bool {
     qty > Fixed::ZERO && price > Fixed::ZERO
 }
 
+/// The trade part of an execution report (spot `executionReport`, USD-M
+/// `ORDER_TRADE_UPDATE`).
+struct Execution {
+    qty: Fixed,
+    price: Fixed,
+    trade_id: String,
+    fee: Fixed,
+    fee_asset: String,
+    maker: bool,
+}
+
+impl Execution {
+    /// `(qty, price)` when they make a reportable fill (see `fill_is_priced`).
+    fn priced(qty: Fixed, price: Fixed) -> Option<(Fixed, Fixed)> {
+        fill_is_priced(qty, price).then_some((qty, price))
+    }
+}
+
+/// The events of one execution report: its fill first, if it traded, so the position has
+/// moved before the order reads as done; then the order.
+fn order_and_fill(order: OrderEvent, exec: Option<Execution>) -> Vec<VenueEvent> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(e) = exec {
+        out.push(VenueEvent::Fill(FillEvent {
+            symbol: order.symbol,
+            client_order_id: order.client_order_id.clone(),
+            venue_order_id: order.venue_order_id.clone(),
+            trade_id: e.trade_id,
+            side: order.side,
+            price: e.price,
+            qty: e.qty,
+            fee: e.fee,
+            fee_asset: e.fee_asset,
+            liquidity: if e.maker {
+                Liquidity::Maker
+            } else {
+                Liquidity::Taker
+            },
+            ts_event_ns: order.ts_event_ns,
+        }));
+    }
+    out.push(VenueEvent::Order(order));
+    out
+}
+
 fn execution_report(text: &str, wrap: Wrap) -> Result<Vec<VenueEvent>, DecodeError> {
     const K: &str = "binance executionReport";
     let r: ExecutionReport = typed(text, wrap, K)?;
@@ -516,34 +561,25 @@ fn execution_report(text: &str, wrap: Wrap) -> Result<Vec<VenueEvent>, DecodeErr
         reason: reason.to_string(),
         ts_event_ns: ts,
     };
-    let mut out = Vec::with_capacity(2);
     // CALCULATED is a liquidation execution: it moves the position like a trade does.
-    if matches!(&*r.x, "TRADE" | "CALCULATED") {
-        let qty = num(K, "l", &r.l)?;
-        let price = num(K, "L", &r.last_price)?;
-        if fill_is_priced(qty, price) {
-            out.push(VenueEvent::Fill(FillEvent {
-                symbol,
-                client_order_id: order.client_order_id.clone(),
-                venue_order_id: order.venue_order_id.clone(),
-                trade_id: r.t.to_string(),
-                side,
-                price,
-                qty,
-                fee: opt_num_lossy(K, "n", r.n.as_deref())?,
-                fee_asset: r.fee_asset.as_deref().unwrap_or("").to_string(),
-                liquidity: if r.m {
-                    Liquidity::Maker
-                } else {
-                    Liquidity::Taker
-                },
-                ts_event_ns: ts,
-            }));
-        }
-    }
-    // The fill comes first so the position has moved before the order reads as done.
-    out.push(VenueEvent::Order(order));
-    Ok(out)
+    let exec = if matches!(&*r.x, "TRADE" | "CALCULATED") {
+        let (qty, price) = (num(K, "l", &r.l)?, num(K, "L", &r.last_price)?);
+        Execution::priced(qty, price)
+            .map(|(qty, price)| -> Result<Execution, DecodeError> {
+                Ok(Execution {
+                    qty,
+                    price,
+                    trade_id: r.t.to_string(),
+                    fee: opt_num_lossy(K, "n", r.n.as_deref())?,
+                    fee_asset: r.fee_asset.as_deref().unwrap_or("").to_string(),
+                    maker: r.m,
+                })
+            })
+            .transpose()?
+    } else {
+        None
+    };
+    Ok(order_and_fill(order, exec))
 }
 
 #[derive(Deserialize)]
@@ -662,33 +698,25 @@ fn order_trade_update(text: &str, wrap: Wrap) -> Result<Vec<VenueEvent>, DecodeE
         reason: String::new(),
         ts_event_ns: ts,
     };
-    let mut out = Vec::with_capacity(2);
     // CALCULATED: liquidation / ADL / settlement executions, which move the position.
-    if matches!(&*o.x, "TRADE" | "CALCULATED") {
-        let qty = num(K, "o.l", &o.l)?;
-        let price = num(K, "o.L", &o.last_price)?;
-        if fill_is_priced(qty, price) {
-            out.push(VenueEvent::Fill(FillEvent {
-                symbol,
-                client_order_id: order.client_order_id.clone(),
-                venue_order_id: order.venue_order_id.clone(),
-                trade_id: o.t.to_string(),
-                side,
-                price,
-                qty,
-                fee: opt_num_lossy(K, "o.n", o.n.as_deref())?,
-                fee_asset: o.fee_asset.as_deref().unwrap_or("").to_string(),
-                liquidity: if o.m {
-                    Liquidity::Maker
-                } else {
-                    Liquidity::Taker
-                },
-                ts_event_ns: ts,
-            }));
-        }
-    }
-    out.push(VenueEvent::Order(order));
-    Ok(out)
+    let exec = if matches!(&*o.x, "TRADE" | "CALCULATED") {
+        let (qty, price) = (num(K, "o.l", &o.l)?, num(K, "o.L", &o.last_price)?);
+        Execution::priced(qty, price)
+            .map(|(qty, price)| -> Result<Execution, DecodeError> {
+                Ok(Execution {
+                    qty,
+                    price,
+                    trade_id: o.t.to_string(),
+                    fee: opt_num_lossy(K, "o.n", o.n.as_deref())?,
+                    fee_asset: o.fee_asset.as_deref().unwrap_or("").to_string(),
+                    maker: o.m,
+                })
+            })
+            .transpose()?
+    } else {
+        None
+    };
+    Ok(order_and_fill(order, exec))
 }
 
 #[derive(Deserialize)]
