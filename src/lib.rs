@@ -2,6 +2,7 @@
 //! runtime wiring that connects I/O to the deterministic core.
 
 pub mod config;
+pub mod download;
 pub mod export;
 pub mod import;
 pub mod indicators_cmd;

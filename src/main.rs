@@ -28,7 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Candle data: import venue dumps into the candle store, export it to CSV or Parquet.
+    /// Candle data: import venue dumps or download from a venue into the candle store, export
+    /// it to CSV or Parquet.
     Data {
         #[command(subcommand)]
         command: DataCommand,
@@ -131,6 +132,9 @@ enum DataCommand {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Download historical candles from a venue's public REST API into the candle store
+    /// (closed bars only; resumes after the newest stored bar).
+    Download(keel::download::DownloadArgs),
 }
 
 #[derive(Subcommand)]
@@ -223,6 +227,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Data {
+            command: DataCommand::Download(args),
+        } => keel::download::run_cli(&args),
         Command::Backtest { config, out } => run_backtest(&config, out),
         Command::Sweep { config, out, jobs } => run_sweep(&config, out, jobs),
         Command::Indicators {

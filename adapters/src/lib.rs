@@ -6,9 +6,11 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod client;
 pub mod credentials;
 pub mod decode;
 pub mod kraken;
+pub mod mock;
 pub mod model;
 pub mod okx;
 pub mod rules;

@@ -267,7 +267,7 @@ fn rolls_sync_the_full_segment_unless_told_not_to() {
         let before = faulty.flush_count();
         append_range(&mut j, 1, 400); // 4 KiB segments: several rolls
         let segments = mem
-            .list(&dir())
+            .list(dir())
             .unwrap()
             .iter()
             .filter(|n| n.ends_with(".seg"))
@@ -276,7 +276,11 @@ fn rolls_sync_the_full_segment_unless_told_not_to() {
         let during = faulty.flush_count() - before;
         // Creating a segment flushes its header either way; rolling adds a data flush.
         let per_roll = if sync_on_roll { 2 } else { 1 };
-        assert_eq!(during, per_roll * (segments - 1), "sync_on_roll {sync_on_roll}");
+        assert_eq!(
+            during,
+            per_roll * (segments - 1),
+            "sync_on_roll {sync_on_roll}"
+        );
         j.sync().unwrap();
         let (_, rec) = Journal::open_with_storage(mem.crash(None), dir(), opts).unwrap();
         assert_eq!(rec.last_seq, 400);
