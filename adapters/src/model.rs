@@ -421,7 +421,14 @@ pub struct Instrument {
 /// Errors a venue answers with, typed so the runtime can act on them.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum VenueError {
-    #[error("rate limited (retry after {retry_after_ms:?} ms{})", if *.banned { ", IP banned" } else { "" })]
+    #[error(
+        "rate limited{}{}",
+        match retry_after_ms {
+            Some(ms) => format!(" (retry after {ms} ms)"),
+            None => String::new(),
+        },
+        if *.banned { ", IP banned" } else { "" }
+    )]
     RateLimited {
         retry_after_ms: Option<u64>,
         /// Binance 418: the IP is banned until retry-after.
