@@ -6,5 +6,6 @@ pub mod download;
 pub mod export;
 pub mod import;
 pub mod indicators_cmd;
+pub mod pgsink;
 pub mod sweep;
 pub mod venue_cmd;

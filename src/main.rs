@@ -135,6 +135,9 @@ enum DataCommand {
     /// Download historical candles from a venue's public REST API into the candle store
     /// (closed bars only; resumes after the newest stored bar).
     Download(keel::download::DownloadArgs),
+    /// Push stored candles into a PostgreSQL table (a TimescaleDB hypertable when the server
+    /// has the extension); identical rows already there are skipped, different ones are errors.
+    Push(keel::pgsink::PushArgs),
 }
 
 #[derive(Subcommand)]
@@ -230,6 +233,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Data {
             command: DataCommand::Download(args),
         } => keel::download::run_cli(&args),
+        Command::Data {
+            command: DataCommand::Push(args),
+        } => keel::pgsink::run_cli(&args),
         Command::Backtest { config, out } => run_backtest(&config, out),
         Command::Sweep { config, out, jobs } => run_sweep(&config, out, jobs),
         Command::Indicators {
