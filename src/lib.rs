@@ -9,3 +9,4 @@ pub mod indicators_cmd;
 pub mod pgsink;
 pub mod sweep;
 pub mod venue_cmd;
+pub mod watch;

@@ -153,6 +153,9 @@ enum VenueCommand {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Stream a venue's live public market data for one instrument: normalized events as JSON
+    /// lines on stdout, connection events (reconnects, gaps) on stderr. Ctrl-C stops it.
+    Watch(keel::watch::WatchArgs),
 }
 
 #[derive(Subcommand)]
@@ -251,6 +254,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Venue {
             command: VenueCommand::Decode { venue, files },
         } => venue_decode(&venue, &files),
+        Command::Venue {
+            command: VenueCommand::Watch(args),
+        } => keel::watch::run_cli(&args),
         Command::Journal { command } => match command {
             JournalCommand::Inspect { dir } => journal_inspect(&dir),
             JournalCommand::Verify { dir } => journal_verify(&dir),

@@ -15,3 +15,4 @@ pub mod model;
 pub mod okx;
 pub mod rules;
 pub mod sign;
+pub mod ws;

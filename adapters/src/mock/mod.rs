@@ -19,6 +19,8 @@
 //! [`MockVenue`] stops accepting, aborts open connections and joins the thread.
 
 mod venues;
+/// The WebSocket side of the mock venue (its own server; see its module docs).
+pub mod ws;
 
 use std::convert::Infallible;
 use std::future::Future;
