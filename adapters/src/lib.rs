@@ -6,6 +6,7 @@
 
 pub mod binance;
 pub mod bybit;
+pub mod civil;
 pub mod client;
 pub mod credentials;
 pub mod decode;

@@ -294,25 +294,10 @@ pub fn okx_timestamp(unix_ms: u64) -> Result<String, SignError> {
     ))
 }
 
-/// (year, month, day) of a day count since 1970-01-01, proleptic Gregorian.
-///
-/// The workspace has no date crate for this crate (chrono is only in the binary, and a codec
-/// must not need a clock library), and the conversion is a few lines of integer arithmetic:
-/// Howard Hinnant's `civil_from_days`, which counts in 400-year eras starting on March 1 so
-/// the leap day is the last day of a year and needs no special case. Unsigned because the input
-/// is never before 1970.
+/// (year, month, day) of a day count since 1970-01-01 (never before 1970 here).
 fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01: 719468 days before 1970-01-01.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097; // day of era, 0..=146096
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365; // year of era, 0..=399
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100); // day of the March-based year
-    let mp = (5 * doy + 2) / 153; // month index, March = 0
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
+    let (y, m, d) = crate::civil::civil_from_days(days as i64);
+    (y as u64, m as u64, d as u64)
 }
 
 // ---------------------------------------------------------------------------------------------

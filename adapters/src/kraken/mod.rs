@@ -28,6 +28,7 @@ pub use requests::*;
 pub use rest::{PairNames, parse_asset_pair_names, parse_asset_pairs, parse_ohlc, parse_ws_token};
 pub use ws::UNREPORTED_SYMBOL;
 
+use crate::civil::days_from_civil;
 use crate::model::{DecodeError, VenueEvent};
 use serde_json::Value;
 
@@ -197,17 +198,6 @@ pub fn secs_to_ns(what: &str, text: &str) -> Result<i64, DecodeError> {
     secs.checked_mul(1_000_000_000)
         .and_then(|ns| ns.checked_add(frac))
         .ok_or_else(|| DecodeError::malformed(what, format!("{text:?} overflows ns")))
-}
-
-/// Days from 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 /// RFC 3339 (`2023-10-06T17:35:55.440295Z`, `...+02:00`) → ns since the epoch.
