@@ -28,8 +28,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Candle data: import venue dumps or download from a venue into the candle store, export
-    /// it to CSV or Parquet.
+    /// Candle data: import venue dumps or download from a venue into the candle store; export
+    /// it to CSV or Parquet, or push it into PostgreSQL.
     Data {
         #[command(subcommand)]
         command: DataCommand,
@@ -82,7 +82,7 @@ enum Command {
         #[command(subcommand)]
         command: JournalCommand,
     },
-    /// Venue tools.
+    /// Venue tools: decode raw venue messages, watch live market data.
     Venue {
         #[command(subcommand)]
         command: VenueCommand,
