@@ -494,10 +494,44 @@ struct Execution {
     maker: bool,
 }
 
+/// The raw trade fields an execution report carries (same letters on spot and USD-M).
+struct ExecFields<'a> {
+    /// Execution type.
+    x: &'a str,
+    /// Last filled quantity.
+    l: &'a str,
+    last_price: &'a str,
+    n: Option<&'a str>,
+    fee_asset: Option<&'a str>,
+    t: i64,
+    m: bool,
+}
+
 impl Execution {
-    /// `(qty, price)` when they make a reportable fill (see `fill_is_priced`).
-    fn priced(qty: Fixed, price: Fixed) -> Option<(Fixed, Fixed)> {
-        fill_is_priced(qty, price).then_some((qty, price))
+    /// The trade of a report: `None` unless its execution type trades (`TRADE`, or
+    /// `CALCULATED` — liquidation / ADL / settlement, which move the position like a trade) and
+    /// it carries a quantity and a price (see `fill_is_priced`). `names` are the `l`, `L` and
+    /// `n` field names as the message kind spells them, for errors.
+    fn from_report(
+        k: &str,
+        names: [&str; 3],
+        f: ExecFields<'_>,
+    ) -> Result<Option<Execution>, DecodeError> {
+        if !matches!(f.x, "TRADE" | "CALCULATED") {
+            return Ok(None);
+        }
+        let (qty, price) = (num(k, names[0], f.l)?, num(k, names[1], f.last_price)?);
+        if !fill_is_priced(qty, price) {
+            return Ok(None);
+        }
+        Ok(Some(Execution {
+            qty,
+            price,
+            trade_id: f.t.to_string(),
+            fee: opt_num_lossy(k, names[2], f.n)?,
+            fee_asset: f.fee_asset.unwrap_or("").to_string(),
+            maker: f.m,
+        }))
     }
 }
 
@@ -561,24 +595,19 @@ fn execution_report(text: &str, wrap: Wrap) -> Result<Vec<VenueEvent>, DecodeErr
         reason: reason.to_string(),
         ts_event_ns: ts,
     };
-    // CALCULATED is a liquidation execution: it moves the position like a trade does.
-    let exec = if matches!(&*r.x, "TRADE" | "CALCULATED") {
-        let (qty, price) = (num(K, "l", &r.l)?, num(K, "L", &r.last_price)?);
-        Execution::priced(qty, price)
-            .map(|(qty, price)| -> Result<Execution, DecodeError> {
-                Ok(Execution {
-                    qty,
-                    price,
-                    trade_id: r.t.to_string(),
-                    fee: opt_num_lossy(K, "n", r.n.as_deref())?,
-                    fee_asset: r.fee_asset.as_deref().unwrap_or("").to_string(),
-                    maker: r.m,
-                })
-            })
-            .transpose()?
-    } else {
-        None
-    };
+    let exec = Execution::from_report(
+        K,
+        ["l", "L", "n"],
+        ExecFields {
+            x: &r.x,
+            l: &r.l,
+            last_price: &r.last_price,
+            n: r.n.as_deref(),
+            fee_asset: r.fee_asset.as_deref(),
+            t: r.t,
+            m: r.m,
+        },
+    )?;
     Ok(order_and_fill(order, exec))
 }
 
@@ -698,24 +727,19 @@ fn order_trade_update(text: &str, wrap: Wrap) -> Result<Vec<VenueEvent>, DecodeE
         reason: String::new(),
         ts_event_ns: ts,
     };
-    // CALCULATED: liquidation / ADL / settlement executions, which move the position.
-    let exec = if matches!(&*o.x, "TRADE" | "CALCULATED") {
-        let (qty, price) = (num(K, "o.l", &o.l)?, num(K, "o.L", &o.last_price)?);
-        Execution::priced(qty, price)
-            .map(|(qty, price)| -> Result<Execution, DecodeError> {
-                Ok(Execution {
-                    qty,
-                    price,
-                    trade_id: o.t.to_string(),
-                    fee: opt_num_lossy(K, "o.n", o.n.as_deref())?,
-                    fee_asset: o.fee_asset.as_deref().unwrap_or("").to_string(),
-                    maker: o.m,
-                })
-            })
-            .transpose()?
-    } else {
-        None
-    };
+    let exec = Execution::from_report(
+        K,
+        ["o.l", "o.L", "o.n"],
+        ExecFields {
+            x: &o.x,
+            l: &o.l,
+            last_price: &o.last_price,
+            n: o.n.as_deref(),
+            fee_asset: o.fee_asset.as_deref(),
+            t: o.t,
+            m: o.m,
+        },
+    )?;
     Ok(order_and_fill(order, exec))
 }
 
