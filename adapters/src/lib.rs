@@ -10,6 +10,7 @@ pub mod civil;
 pub mod client;
 pub mod credentials;
 pub mod decode;
+mod json;
 pub mod kraken;
 pub mod mock;
 pub mod model;

@@ -8,6 +8,7 @@
 //! Weights follow Kraken's REST counter: most calls cost 1, history calls 2. AddOrder and
 //! CancelOrder do not count there (they have a per-pair trading limiter), so their weight is 0.
 
+use crate::json::{Obj, json_string};
 use keel_engine::candle::Interval;
 use keel_engine::fixed::Fixed;
 
@@ -295,49 +296,6 @@ pub fn ticker(pair: &str) -> RestRequest {
 
 // ---------------------------------------------------------------------------------------------
 // WebSocket v2
-
-/// Minimal JSON object writer; keys in insertion order.
-#[derive(Default)]
-struct Obj(String);
-
-impl Obj {
-    fn raw(mut self, key: &str, raw: &str) -> Self {
-        self.0.push(if self.0.is_empty() { '{' } else { ',' });
-        self.0.push_str(&json_string(key));
-        self.0.push(':');
-        self.0.push_str(raw);
-        self
-    }
-    fn str(self, key: &str, value: &str) -> Self {
-        let v = json_string(value);
-        self.raw(key, &v)
-    }
-    fn done(mut self) -> String {
-        if self.0.is_empty() {
-            self.0.push('{');
-        }
-        self.0.push('}');
-        self.0
-    }
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 fn str_array(items: &[&str]) -> String {
     format!(

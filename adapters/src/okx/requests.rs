@@ -5,6 +5,7 @@
 //! OKX rate-limits per endpoint (e.g. 60 orders / 2 s per instrument), not with weights, so every
 //! request has `weight` 1 and the client keeps one budget per endpoint.
 
+use crate::json::Obj;
 use keel_engine::candle::Interval;
 use keel_engine::fixed::Fixed;
 
@@ -74,52 +75,6 @@ pub enum OrderRef<'a> {
     Client(&'a str),
     /// OKX's order id.
     Venue(&'a str),
-}
-
-/// Minimal JSON object writer; keys in insertion order, string values escaped.
-#[derive(Default)]
-struct Obj(String);
-
-impl Obj {
-    fn sep(&mut self) {
-        self.0.push(if self.0.is_empty() { '{' } else { ',' });
-    }
-    fn raw(mut self, key: &str, raw: &str) -> Self {
-        self.sep();
-        self.0.push_str(&json_string(key));
-        self.0.push(':');
-        self.0.push_str(raw);
-        self
-    }
-    fn str(self, key: &str, value: &str) -> Self {
-        let v = json_string(value);
-        self.raw(key, &v)
-    }
-    fn done(mut self) -> String {
-        if self.0.is_empty() {
-            self.0.push('{');
-        }
-        self.0.push('}');
-        self.0
-    }
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn get(path: &str, query: Vec<(String, String)>, signed: bool) -> RestRequest {
