@@ -1,6 +1,9 @@
 //! Robustness: random bytes and mutated recorded Kraken payloads never panic the codec (errors
 //! are fine).
 
+mod common;
+
+use common::{count, edit};
 use std::sync::OnceLock;
 
 use keel_adapters::kraken;
@@ -45,63 +48,6 @@ fn exercise(text: &str) {
     let _ = kraken::secs_to_ns("fuzz", text);
     for status in [200, 429, 503] {
         let _ = kraken::parse_error(status, text, Some("1"));
-    }
-}
-
-/// Number of nodes in a JSON tree (objects' fields and arrays' items).
-fn count(v: &Value) -> usize {
-    match v {
-        Value::Object(m) => m.values().map(|c| 1 + count(c)).sum(),
-        Value::Array(a) => a.iter().map(|c| 1 + count(c)).sum(),
-        _ => 0,
-    }
-}
-
-/// Delete (`replace = None`) or replace the `n`-th node; returns whether it was found.
-fn edit(v: &mut Value, n: &mut usize, replace: &Option<Value>) -> bool {
-    match v {
-        Value::Object(m) => {
-            let keys: Vec<String> = m.keys().cloned().collect();
-            for k in keys {
-                if *n == 0 {
-                    match replace {
-                        Some(r) => {
-                            m.insert(k, r.clone());
-                        }
-                        None => {
-                            m.remove(&k);
-                        }
-                    }
-                    return true;
-                }
-                *n -= 1;
-                if let Some(child) = m.get_mut(&k) {
-                    if edit(child, n, replace) {
-                        return true;
-                    }
-                }
-            }
-            false
-        }
-        Value::Array(a) => {
-            for i in 0..a.len() {
-                if *n == 0 {
-                    match replace {
-                        Some(r) => a[i] = r.clone(),
-                        None => {
-                            a.remove(i);
-                        }
-                    }
-                    return true;
-                }
-                *n -= 1;
-                if edit(&mut a[i], n, replace) {
-                    return true;
-                }
-            }
-            false
-        }
-        _ => false,
     }
 }
 
