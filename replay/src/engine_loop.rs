@@ -89,6 +89,24 @@ impl EngineLoop {
         Ok((seq, decisions))
     }
 
+    /// Journals decisions the core made for its last input that a stopped process did not get
+    /// to journal (see `recover::Recovered::unjournaled`), syncing before they are dispatched.
+    pub fn append_decisions(
+        &mut self,
+        ts_ns: u64,
+        decisions: &[Decision],
+    ) -> Result<(), LoopError> {
+        let k = RecordKind::Decision;
+        for d in decisions {
+            self.journal
+                .append(ts_ns, k as u16, k.version(), self.encoder.decision(d))?;
+        }
+        if self.options.sync_before_dispatch {
+            self.journal.sync()?;
+        }
+        Ok(())
+    }
+
     /// Journals the core's digest after the last input, for `replay verify`.
     pub fn checkpoint(&mut self, ts_ns: u64) -> Result<Checkpoint, LoopError> {
         let checkpoint = Checkpoint {

@@ -5,6 +5,7 @@ pub mod backtest;
 pub mod codec;
 pub mod engine_loop;
 pub mod html;
+pub mod paper;
 pub mod recover;
 pub mod report;
 pub mod store;

@@ -30,6 +30,11 @@ pub struct Recovered {
     pub replayed_inputs: u64,
     /// Snapshots that were not used, and why.
     pub skipped_snapshots: Vec<(PathBuf, String)>,
+    /// Decisions the core makes for the journal's last input that the journal does not hold
+    /// (the process stopped between journaling an input and journaling all its decisions).
+    /// Nothing was dispatched for that input yet: dispatch happens only after every decision
+    /// is journaled.
+    pub unjournaled: Vec<keel_engine::event::Decision>,
 }
 
 /// Writes a snapshot of `core` into the journal directory `dir`. The caller must have
@@ -60,6 +65,8 @@ pub fn recover(dir: &Path) -> Result<Recovered, RecoverError> {
         None => Reader::open(dir)?,
     };
     let mut replayed = 0;
+    let mut last_decisions: Vec<keel_engine::event::Decision> = Vec::new();
+    let mut journaled_since_input = 0usize;
     while let Some(rec) = reader.next()? {
         let decoded = decode(rec.seq, rec.kind, rec.ver, rec.payload).map_err(|source| {
             RecoverError::Decode {
@@ -67,21 +74,32 @@ pub fn recover(dir: &Path) -> Result<Recovered, RecoverError> {
                 source,
             }
         })?;
-        if let Decoded::Input(event) = decoded {
-            let input = Input {
-                seq: rec.seq,
-                ts_ns: rec.ts_ns,
-                event,
-            };
-            core.apply(&input);
-            replayed += 1;
+        match decoded {
+            Decoded::Input(event) => {
+                let input = Input {
+                    seq: rec.seq,
+                    ts_ns: rec.ts_ns,
+                    event,
+                };
+                last_decisions.clear();
+                last_decisions.extend_from_slice(core.apply(&input));
+                journaled_since_input = 0;
+                replayed += 1;
+            }
+            Decoded::Decision(_) => journaled_since_input += 1,
+            _ => {}
         }
     }
+    let unjournaled = last_decisions
+        .get(journaled_since_input..)
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
     Ok(Recovered {
         core,
         snapshot_seq,
         replayed_inputs: replayed,
         skipped_snapshots: skipped,
+        unjournaled,
     })
 }
 

@@ -1,0 +1,487 @@
+//! Paper sessions: the engine loop with the simulated venue as the executor, fed closed
+//! candles as they arrive from a venue, plus operator commands and timers.
+//!
+//! The timeline is a backtest's, so a paper session and a backtest over the same candles make
+//! the same decisions and get the same fills: when a candle arrives, the simulated venue
+//! first works the orders decided earlier (its answers are journaled and applied, stamped
+//! at the candle's open in venue time), then the candle itself is journaled and applied, and
+//! the orders it causes are submitted with the candle's close as their venue time. Every
+//! record's journal timestamp is the local receive time instead of the candle time.
+//!
+//! Recovery after a stop or a crash rebuilds both halves from the journal alone:
+//! - the core: newest valid snapshot + the inputs after it (`recover`);
+//! - the simulated venue (which keeps no snapshot): the whole journal again, submitting each
+//!   journaled order decision and working each journaled candle, and checking that every
+//!   answer it gives is the one the journal holds, in order. The venue's answers to a candle
+//!   are journaled before the candle, so an answer nothing explains yet is resolved by
+//!   working the next journaled candle first, as the live run did.
+//!
+//! What a crash can leave half done, and what start-up does about it:
+//! - answers journaled whose candle is not (killed between the two): the candle is lost with
+//!   the process, so the answers are re-applied to the venue as recorded;
+//! - decisions the core makes for the last input that the journal lacks: journaled, then
+//!   dispatched (nothing was dispatched before all of an input's decisions were journaled);
+//! - venue answers to dispatched orders that the journal lacks: journaled and applied.
+//!
+//! All three are counted in the [`Recovery`] report.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+
+use keel_engine::event::{Decision, Event, SessionStart};
+use keel_engine::{Core, SimConfig, SimVenue};
+use keel_journal::{Journal, Options, Reader};
+
+use crate::codec::{Decoded, decode};
+use crate::engine_loop::{EngineLoop, LoopError, LoopOptions};
+use crate::recover::{RecoverError, recover};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PaperError {
+    #[error(transparent)]
+    Loop(#[from] LoopError),
+    #[error(transparent)]
+    Recover(#[from] RecoverError),
+    #[error("journal {dir}: {source}")]
+    Journal {
+        dir: PathBuf,
+        source: keel_journal::JournalError,
+    },
+    #[error(
+        "journal {dir} belongs to a session with a different configuration ({what}); \
+         resume it with the configuration it started with, or give a new journal directory"
+    )]
+    ConfigChanged { dir: PathBuf, what: String },
+    #[error("journal {dir}: {what}")]
+    Inconsistent { dir: PathBuf, what: String },
+}
+
+/// What start-up found and did. Every field is zero/empty for a new journal.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recovery {
+    /// The journal held a session that this process continues.
+    pub resumed: bool,
+    pub records: u64,
+    pub snapshot_seq: Option<u64>,
+    pub replayed_inputs: u64,
+    pub skipped_snapshots: Vec<String>,
+    /// Torn bytes cut from the journal's end.
+    pub torn_tail: Option<String>,
+    /// Venue answers re-applied because their candle was lost with the process.
+    pub reapplied_answers: u64,
+    /// Decisions of the last input journaled (and dispatched) at start-up.
+    pub journaled_decisions: u64,
+    /// Venue answers journaled and applied at start-up.
+    pub journaled_answers: u64,
+    /// The core's digest once everything above is done.
+    pub digest: [u8; 32],
+    pub last_seq: u64,
+}
+
+impl Recovery {
+    /// One paragraph for logs and the start-up alert.
+    pub fn describe(&self) -> String {
+        if !self.resumed {
+            return "new session".into();
+        }
+        let mut s = format!(
+            "resumed a journal of {} records: core from {} + {} inputs replayed",
+            self.records,
+            self.snapshot_seq
+                .map_or("the journal's start".to_string(), |s| format!(
+                    "the snapshot at seq {s}"
+                )),
+            self.replayed_inputs
+        );
+        if let Some(t) = &self.torn_tail {
+            s.push_str(&format!("; torn tail cut: {t}"));
+        }
+        for k in &self.skipped_snapshots {
+            s.push_str(&format!("; snapshot skipped: {k}"));
+        }
+        let repairs = [
+            (
+                self.reapplied_answers,
+                "venue answers re-applied (their candle was lost in the stop)",
+            ),
+            (
+                self.journaled_decisions,
+                "decisions of the last input journaled and dispatched",
+            ),
+            (
+                self.journaled_answers,
+                "venue answers journaled and applied",
+            ),
+        ];
+        let mut any = false;
+        for (n, what) in repairs {
+            if n > 0 {
+                s.push_str(&format!("; {n} {what}"));
+                any = true;
+            }
+        }
+        if !any {
+            s.push_str("; nothing was half done");
+        }
+        s.push_str(&format!(
+            "; digest {} after seq {}",
+            keel_engine::core::hex(&self.digest),
+            self.last_seq
+        ));
+        s
+    }
+}
+
+/// One applied input, for whoever watches the session (metrics, alerts, logs).
+pub struct Step<'a> {
+    pub seq: u64,
+    pub ts_ns: u64,
+    pub event: &'a Event,
+    pub decisions: &'a [Decision],
+    pub core: &'a Core,
+    pub venue: &'a SimVenue,
+}
+
+pub struct PaperEngine {
+    engine: EngineLoop,
+    venue: SimVenue,
+    /// Inputs waiting to be applied: (journal timestamp, venue time, event). The venue's
+    /// answers to a dispatch go to the front, like a backtest's.
+    queue: VecDeque<(u64, i64, Event)>,
+    scratch: Vec<Event>,
+}
+
+/// The venue time an input carries for the orders it causes.
+fn venue_time(recv_ns: u64, event: &Event) -> i64 {
+    match event {
+        Event::Candle(c) => c.close_time_ns(),
+        _ => recv_ns as i64,
+    }
+}
+
+/// The simulated venue's own answers (as opposed to market data and operator input).
+fn is_venue_answer(event: &Event) -> bool {
+    matches!(
+        event,
+        Event::Fill(_) | Event::OrderUpdate(_) | Event::Funding(_)
+    )
+}
+
+impl PaperEngine {
+    /// Opens the session journal in `dir`: a new session starts with `start`; an existing
+    /// one is recovered (see the module docs) and must have started with the same core
+    /// configuration.
+    pub fn open(
+        dir: &Path,
+        start: SessionStart,
+        sim: SimConfig,
+        options: Options,
+        now_ns: u64,
+    ) -> Result<(PaperEngine, Recovery), PaperError> {
+        let (journal, opened) =
+            Journal::open(dir, options).map_err(|source| PaperError::Journal {
+                dir: dir.to_path_buf(),
+                source,
+            })?;
+        let loop_options = LoopOptions {
+            sync_before_dispatch: true,
+        };
+        let mut report = Recovery {
+            torn_tail: opened.truncated.as_ref().map(|t| format!("{t:?}")),
+            ..Recovery::default()
+        };
+        if opened.records == 0 {
+            let mut paper = PaperEngine {
+                engine: EngineLoop::new(journal, Core::new(), loop_options),
+                venue: SimVenue::new(sim),
+                queue: VecDeque::new(),
+                scratch: Vec::new(),
+            };
+            paper.input(now_ns, Event::SessionStart(start), &mut |_| {})?;
+            paper.engine.sync()?;
+            report.digest = paper.core().digest();
+            report.last_seq = paper.core().state().last_seq;
+            return Ok((paper, report));
+        }
+        report.resumed = true;
+        report.records = opened.records;
+        let recovered = recover(dir)?;
+        report.snapshot_seq = recovered.snapshot_seq;
+        report.replayed_inputs = recovered.replayed_inputs;
+        report.skipped_snapshots = recovered
+            .skipped_snapshots
+            .iter()
+            .map(|(p, why)| format!("{}: {why}", p.display()))
+            .collect();
+        let journaled_start = &recovered.core.state().config;
+        if journaled_start.as_ref() != Some(&start.config) {
+            return Err(PaperError::ConfigChanged {
+                dir: dir.to_path_buf(),
+                what: config_difference(journaled_start.as_ref(), &start.config),
+            });
+        }
+        let (venue, leftover, reapplied) = rebuild_venue(dir, sim)?;
+        report.reapplied_answers = reapplied;
+        let mut paper = PaperEngine {
+            engine: EngineLoop::new(journal, recovered.core, loop_options),
+            venue,
+            queue: VecDeque::new(),
+            scratch: Vec::new(),
+        };
+        // Decisions the stopped process never journaled: journal, then dispatch them.
+        if !recovered.unjournaled.is_empty() {
+            report.journaled_decisions = recovered.unjournaled.len() as u64;
+            paper
+                .engine
+                .append_decisions(now_ns, &recovered.unjournaled)?;
+            let at = now_ns as i64;
+            for d in &recovered.unjournaled {
+                paper.dispatch(now_ns, at, d);
+            }
+        }
+        // Answers the venue gave that the core never saw come first.
+        report.journaled_answers = (leftover.len() + paper.queue.len()) as u64;
+        for (i, (at, e)) in leftover.into_iter().enumerate() {
+            paper.queue.insert(i, (now_ns, at, e));
+        }
+        paper.drain(&mut |_| {})?;
+        paper.engine.sync()?;
+        report.digest = paper.core().digest();
+        report.last_seq = paper.core().state().last_seq;
+        Ok((paper, report))
+    }
+
+    pub fn core(&self) -> &Core {
+        self.engine.core()
+    }
+
+    pub fn venue(&self) -> &SimVenue {
+        &self.venue
+    }
+
+    pub fn journal_mut(&mut self) -> &mut Journal {
+        self.engine.journal_mut()
+    }
+
+    /// A closed candle arrived at local time `recv_ns`.
+    pub fn candle(
+        &mut self,
+        recv_ns: u64,
+        candle: keel_engine::Candle,
+        observe: &mut dyn FnMut(Step<'_>),
+    ) -> Result<(), LoopError> {
+        self.venue.on_candle(&candle, &mut self.scratch);
+        let open = candle.open_time_ns;
+        for e in self.scratch.drain(..) {
+            self.queue.push_back((recv_ns, open, e));
+        }
+        let at = candle.close_time_ns();
+        self.queue.push_back((recv_ns, at, Event::Candle(candle)));
+        self.drain(observe)
+    }
+
+    /// Any other input (operator command, timer) at local time `recv_ns`.
+    pub fn input(
+        &mut self,
+        recv_ns: u64,
+        event: Event,
+        observe: &mut dyn FnMut(Step<'_>),
+    ) -> Result<(), LoopError> {
+        let at = venue_time(recv_ns, &event);
+        self.queue.push_back((recv_ns, at, event));
+        self.drain(observe)
+    }
+
+    /// Journals the core's digest (for `replay verify`), syncs, snapshots.
+    pub fn checkpoint_and_snapshot(&mut self, ts_ns: u64) -> Result<PathBuf, LoopError> {
+        self.engine.checkpoint(ts_ns)?;
+        self.engine.snapshot()
+    }
+
+    pub fn sync(&mut self) -> Result<(), LoopError> {
+        self.engine.sync()
+    }
+
+    fn drain(&mut self, observe: &mut dyn FnMut(Step<'_>)) -> Result<(), LoopError> {
+        while let Some((recv_ns, at, event)) = self.queue.pop_front() {
+            let observed = event.clone();
+            let (seq, decisions) = self.engine.process(recv_ns, event)?;
+            let decisions = decisions.to_vec();
+            for d in &decisions {
+                self.dispatch(recv_ns, at, d);
+            }
+            observe(Step {
+                seq,
+                ts_ns: recv_ns,
+                event: &observed,
+                decisions: &decisions,
+                core: self.engine.core(),
+                venue: &self.venue,
+            });
+        }
+        Ok(())
+    }
+
+    /// Hands an order decision to the simulated venue; its answers go to the queue's front.
+    fn dispatch(&mut self, recv_ns: u64, at: i64, decision: &Decision) {
+        match decision {
+            Decision::PlaceOrder(r) => self.venue.submit(r, at, &mut self.scratch),
+            Decision::CancelOrder { client_id } => {
+                self.venue.cancel(*client_id, at, &mut self.scratch)
+            }
+            _ => return,
+        }
+        for (i, e) in self.scratch.drain(..).enumerate() {
+            self.queue.insert(i, (recv_ns, at, e));
+        }
+    }
+}
+
+fn config_difference(
+    journaled: Option<&keel_engine::CoreConfig>,
+    now: &keel_engine::CoreConfig,
+) -> String {
+    let Some(j) = journaled else {
+        return "the journal has no session start".into();
+    };
+    let mut diffs = Vec::new();
+    if j.symbols != now.symbols {
+        diffs.push(format!("symbols {:?} → {:?}", j.symbols, now.symbols));
+    }
+    if j.interval_ns != now.interval_ns || j.strategy_interval_ns != now.strategy_interval_ns {
+        diffs.push("interval".into());
+    }
+    if j.strategy != now.strategy {
+        diffs.push(format!("strategy {:?} → {:?}", j.strategy, now.strategy));
+    }
+    if j.starting_balance != now.starting_balance {
+        diffs.push(format!(
+            "starting balance {} → {}",
+            j.starting_balance, now.starting_balance
+        ));
+    }
+    if j.risk != now.risk {
+        diffs.push("[risk]".into());
+    }
+    if diffs.is_empty() {
+        diffs.push("execution or market settings".into());
+    }
+    diffs.join(", ")
+}
+
+/// Rebuilds the simulated venue from the whole journal (module docs). Returns the venue,
+/// answers it gave that the journal lacks (with their venue time), and how many recorded
+/// answers had to be re-applied without their candle.
+fn rebuild_venue(
+    dir: &Path,
+    sim: SimConfig,
+) -> Result<(SimVenue, Vec<(i64, Event)>, u64), PaperError> {
+    let inconsistent = |what: String| PaperError::Inconsistent {
+        dir: dir.to_path_buf(),
+        what,
+    };
+    let mut records: Vec<(u64, u64, Decoded)> = Vec::new();
+    let mut reader = Reader::open(dir).map_err(|source| PaperError::Journal {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    while let Some(rec) = reader.next().map_err(|source| PaperError::Journal {
+        dir: dir.to_path_buf(),
+        source,
+    })? {
+        let decoded = decode(rec.seq, rec.kind, rec.ver, rec.payload).map_err(|source| {
+            RecoverError::Decode {
+                dir: dir.to_path_buf(),
+                source,
+            }
+        })?;
+        records.push((rec.seq, rec.ts_ns, decoded));
+    }
+    let mut venue = SimVenue::new(sim);
+    // Answers the venue gave in this replay, not yet matched with the journal, in the order
+    // the live queue held them.
+    let mut expected: VecDeque<(i64, Event)> = VecDeque::new();
+    let mut worked: Vec<bool> = vec![false; records.len()];
+    let mut out = Vec::new();
+    let mut at: i64 = 0;
+    let mut reapplied = 0;
+    for i in 0..records.len() {
+        let (seq, ts_ns, decoded) = &records[i];
+        match decoded {
+            Decoded::Input(event) if is_venue_answer(event) => {
+                if expected.is_empty() {
+                    // Nothing explains it yet: the answer to the next journaled candle.
+                    let next = (i + 1..records.len())
+                        .find(|&j| matches!(&records[j].2, Decoded::Input(Event::Candle(_))));
+                    match next {
+                        Some(j) if !worked[j] => {
+                            let Decoded::Input(Event::Candle(c)) = &records[j].2 else {
+                                unreachable!("found a candle at {j}")
+                            };
+                            venue.on_candle(c, &mut out);
+                            worked[j] = true;
+                            expected.extend(out.drain(..).map(|e| (c.open_time_ns, e)));
+                        }
+                        _ => {
+                            if next.is_none() {
+                                venue.apply_recorded(event);
+                                if let Event::Fill(f) = event {
+                                    at = f.ts_event_ns;
+                                }
+                                reapplied += 1;
+                                continue;
+                            }
+                        }
+                    }
+                }
+                match expected.pop_front() {
+                    Some((t, e)) if e == *event => at = t,
+                    Some((_, e)) => {
+                        return Err(inconsistent(format!(
+                            "seq {seq}: the journal has {event:?}, the simulated venue answers \
+                             {e:?} (different code or settings than the session's)"
+                        )));
+                    }
+                    None => {
+                        return Err(inconsistent(format!(
+                            "seq {seq}: the journal has {event:?}, which the simulated venue \
+                             never gave"
+                        )));
+                    }
+                }
+            }
+            Decoded::Input(Event::Candle(c)) => {
+                if !worked[i] {
+                    venue.on_candle(c, &mut out);
+                    worked[i] = true;
+                    if let Some(e) = out.first() {
+                        return Err(inconsistent(format!(
+                            "seq {seq}: working this candle the simulated venue answers {e:?}, \
+                             which the journal lacks before it"
+                        )));
+                    }
+                }
+                if let Some((_, e)) = expected.front() {
+                    return Err(inconsistent(format!(
+                        "seq {seq}: the simulated venue answered {e:?} before this candle, the \
+                         journal lacks it"
+                    )));
+                }
+                at = c.close_time_ns();
+            }
+            Decoded::Input(event) => at = venue_time(*ts_ns, event),
+            Decoded::Decision(d) => {
+                match d {
+                    Decision::PlaceOrder(r) => venue.submit(r, at, &mut out),
+                    Decision::CancelOrder { client_id } => venue.cancel(*client_id, at, &mut out),
+                    _ => {}
+                }
+                for (k, e) in out.drain(..).enumerate() {
+                    expected.insert(k, (at, e));
+                }
+            }
+            Decoded::Checkpoint(_) | Decoded::StoredCandle(_) => {}
+        }
+    }
+    Ok((venue, expected.into_iter().collect(), reapplied))
+}
