@@ -220,11 +220,12 @@ impl PaperEngine {
                 what: config_difference(journaled_start.as_ref(), &start.config),
             });
         }
-        let (venue, leftover, reapplied) = rebuild_venue(dir, sim)?;
-        report.reapplied_answers = reapplied;
+        let rebuilt = rebuild_venue(dir, sim)?;
+        report.reapplied_answers = rebuilt.reapplied;
+        let leftover = rebuilt.unjournaled;
         let mut paper = PaperEngine {
             engine: EngineLoop::new(journal, recovered.core, loop_options),
-            venue,
+            venue: rebuilt.venue,
             queue: VecDeque::new(),
             scratch: Vec::new(),
         };
@@ -234,7 +235,8 @@ impl PaperEngine {
             paper
                 .engine
                 .append_decisions(now_ns, &recovered.unjournaled)?;
-            let at = now_ns as i64;
+            // Dispatched as the dead process would have: at its last input's venue time.
+            let at = rebuilt.at;
             for d in &recovered.unjournaled {
                 paper.dispatch(now_ns, at, d);
             }
@@ -369,13 +371,19 @@ fn config_difference(
     diffs.join(", ")
 }
 
-/// Rebuilds the simulated venue from the whole journal (module docs). Returns the venue,
-/// answers it gave that the journal lacks (with their venue time), and how many recorded
-/// answers had to be re-applied without their candle.
-fn rebuild_venue(
-    dir: &Path,
-    sim: SimConfig,
-) -> Result<(SimVenue, Vec<(i64, Event)>, u64), PaperError> {
+/// The simulated venue as the journal leaves it.
+struct RebuiltVenue {
+    venue: SimVenue,
+    /// Answers it gave that the journal lacks, with their venue time, in queue order.
+    unjournaled: Vec<(i64, Event)>,
+    /// Recorded answers re-applied without their candle.
+    reapplied: u64,
+    /// The venue time of the journal's last input.
+    at: i64,
+}
+
+/// Rebuilds the simulated venue from the whole journal (module docs).
+fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError> {
     let inconsistent = |what: String| PaperError::Inconsistent {
         dir: dir.to_path_buf(),
         what,
@@ -483,5 +491,10 @@ fn rebuild_venue(
             Decoded::Checkpoint(_) | Decoded::StoredCandle(_) => {}
         }
     }
-    Ok((venue, expected.into_iter().collect(), reapplied))
+    Ok(RebuiltVenue {
+        venue,
+        unjournaled: expected.into_iter().collect(),
+        reapplied,
+        at,
+    })
 }

@@ -102,7 +102,7 @@ fn fills(events: &[Event]) -> Vec<Fill> {
     events
         .iter()
         .filter_map(|e| match e {
-            Event::Fill(f) => Some(f.clone()),
+            Event::Fill(f) => Some(*f),
             _ => None,
         })
         .collect()
