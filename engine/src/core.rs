@@ -982,21 +982,7 @@ impl Core {
     /// Cancels every order and closes every position with reduce-only market orders. Grids
     /// stop: a flattened grid would otherwise rebuy its ladder.
     fn flatten_all(&mut self, seq: u64) {
-        for sym in &mut self.state.symbols {
-            if let StrategyState::Grid(g) = &mut sym.strategy {
-                g.phase = GridPhase::Stopped;
-            }
-        }
-        let ids: Vec<u64> = self
-            .state
-            .orders
-            .iter()
-            .filter(|(_, o)| o.phase != OrderPhase::CancelRequested)
-            .map(|(id, _)| *id)
-            .collect();
-        for client_id in ids {
-            self.request_cancel(client_id);
-        }
+        self.cancel_all();
         let flatten: Vec<(Symbol, Fixed)> = self
             .state
             .portfolio
@@ -1022,6 +1008,25 @@ impl Core {
         }
     }
 
+    /// Cancels every open order and stops grids from re-arming.
+    fn cancel_all(&mut self) {
+        for sym in &mut self.state.symbols {
+            if let StrategyState::Grid(g) = &mut sym.strategy {
+                g.phase = GridPhase::Stopped;
+            }
+        }
+        let ids: Vec<u64> = self
+            .state
+            .orders
+            .iter()
+            .filter(|(_, o)| o.phase != OrderPhase::CancelRequested)
+            .map(|(id, _)| *id)
+            .collect();
+        for client_id in ids {
+            self.request_cancel(client_id);
+        }
+    }
+
     fn on_command(&mut self, seq: u64, cmd: Command) {
         match cmd {
             Command::Halt => {
@@ -1037,6 +1042,13 @@ impl Core {
                     detail: "kill switch: cancelling orders and flattening".into(),
                 });
                 self.flatten_all(seq);
+            }
+            Command::CancelAll => {
+                self.state.halted = true;
+                self.out.push(Decision::Halted {
+                    detail: "cancel all: cancelling every open order, positions kept".into(),
+                });
+                self.cancel_all();
             }
         }
     }

@@ -174,6 +174,9 @@ pub enum Command {
     /// Refuse new entries; keep managing open positions.
     Halt,
     Resume,
+    /// Cancel every open order (protective stops and targets included) and refuse new
+    /// entries until `Resume`; positions stay as they are.
+    CancelAll,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

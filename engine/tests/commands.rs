@@ -169,3 +169,28 @@ fn halt_refuses_entries_but_keeps_exits() {
     assert_eq!(exit.len(), 1, "an exit is still placed while halted");
     assert_eq!((exit[0].1, exit[0].3), (Side::Sell, true));
 }
+
+#[test]
+fn cancel_all_cancels_every_order_keeps_the_position_and_halts_until_resume() {
+    let mut d = Driver::new();
+    d.bar(0, 10);
+    d.bar(1, 9);
+    let entry = orders(&d.bar(2, 10));
+    let [(id, Side::Buy, qty, false)] = entry[..] else {
+        panic!("expected one buy, got {entry:?}")
+    };
+    d.fill(id, Side::Buy, qty, 10);
+    d.bar(3, 8); // exit signal: a sell is placed and in flight
+    let out = d.apply(Event::Command(Command::CancelAll));
+    assert!(matches!(out[0], Decision::Halted { .. }), "{out:?}");
+    let cancels = out
+        .iter()
+        .filter(|k| matches!(k, Decision::CancelOrder { .. }))
+        .count();
+    assert_eq!(cancels, 1, "the pending exit is cancelled: {out:?}");
+    assert!(orders(&out).is_empty(), "nothing is flattened: {out:?}");
+    assert_eq!(d.core.state().portfolio.position(&sym()), qty);
+    assert!(d.core.state().halted);
+    d.apply(Event::Command(Command::Resume));
+    assert!(!d.core.state().halted);
+}
