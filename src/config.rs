@@ -26,6 +26,13 @@ pub struct BacktestFile {
     pub risk: RiskSection,
     #[serde(default)]
     pub market: MarketSection,
+    /// Paper and live sessions only (see `session_config`); a backtest ignores them, so one
+    /// file serves both.
+    pub venue: Option<crate::session_config::VenueSection>,
+    pub session: Option<crate::session_config::SessionSection>,
+    pub failsafe: Option<crate::session_config::FailsafeSection>,
+    pub alerts: Option<crate::session_config::AlertsSection>,
+    pub metrics: Option<crate::session_config::MetricsSection>,
 }
 
 /// `[market]`: what the account trades.
@@ -74,8 +81,8 @@ pub enum FundingFiles {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataSection {
-    /// Candle store directory.
-    pub store: PathBuf,
+    /// Candle store directory (backtests; a paper session takes its candles from the venue).
+    pub store: Option<PathBuf>,
     /// One symbol, or `symbols` for several (give exactly one of the two).
     pub symbol: Option<String>,
     pub symbols: Option<Vec<String>>,
@@ -419,7 +426,56 @@ pub fn backtest_from_text(path: &Path, text: String, journal_dir: PathBuf) -> Re
     let file: BacktestFile = toml::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
     let base = path.parent().unwrap_or(Path::new("."));
+    if file.data.store.is_none() {
+        bail!(
+            "{}: [data] store is required for a backtest (the candle store directory)",
+            path.display()
+        );
+    }
     resolve(file, base, text, journal_dir).with_context(|| format!("in {}", path.display()))
+}
+
+/// A paper (or live) session's configuration: the backtest sections it shares, plus the
+/// runtime sections.
+pub struct SessionSpec {
+    /// `store` is unused; `core`, `sim`, `symbols`, `interval` and `config_text` are.
+    pub spec: BacktestSpec,
+    pub runtime: crate::session_config::Runtime,
+}
+
+/// Reads and checks a paper-session configuration file.
+pub fn load_session(path: &Path) -> Result<SessionSpec> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    session_from_text(path, text)
+}
+
+pub fn session_from_text(path: &Path, text: String) -> Result<SessionSpec> {
+    let file: BacktestFile = toml::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    let inner = || -> Result<SessionSpec> {
+        if file.data.funding.is_some() {
+            bail!("[data] funding is a backtest setting (a funding-rate file)");
+        }
+        let sections = crate::session_config::Sections {
+            venue: file.venue.as_ref(),
+            session: file.session.as_ref(),
+            failsafe: file.failsafe.as_ref(),
+            alerts: file.alerts.as_ref(),
+            metrics: file.metrics.as_ref(),
+        };
+        let interval = Interval::parse(&file.data.interval)
+            .map_err(anyhow::Error::msg)
+            .context("[data] interval")?;
+        let runtime = crate::session_config::resolve(sections, base, interval.ns)?;
+        let spec = resolve(file, base, text, runtime.journal.clone())?;
+        if spec.from_ns.is_some() || spec.to_ns.is_some() {
+            bail!("[data] from/to are backtest settings: a session trades from now on");
+        }
+        Ok(SessionSpec { spec, runtime })
+    };
+    inner().with_context(|| format!("in {}", path.display()))
 }
 
 fn resolve(
@@ -642,7 +698,7 @@ fn resolve(
     let slippage = fixed("slippage_bps", ex.slippage_bps / 10_000.0)?;
     let starting_balance = positive_fixed("starting_balance", balance)?;
     Ok(BacktestSpec {
-        store: base.join(&data.store),
+        store: base.join(data.store.as_deref().unwrap_or(Path::new(""))),
         symbols: symbols.clone(),
         interval,
         from_ns,

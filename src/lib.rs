@@ -8,6 +8,7 @@ pub mod export;
 pub mod import;
 pub mod indicators_cmd;
 pub mod metrics;
+pub mod paper_session;
 pub mod pgsink;
 pub mod session_config;
 pub mod sweep;

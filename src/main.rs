@@ -43,6 +43,18 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Paper trading: live candles from a venue's WebSocket, orders filled by the simulated
+    /// venue, everything journaled; resumes its journal after a stop or a crash. Stops on
+    /// SIGINT/SIGTERM (or --for-seconds) with a synced journal and a snapshot.
+    Paper {
+        /// Session configuration: a backtest config plus [venue] and [session] (see
+        /// examples/paper_binance.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Stop after this many seconds [default: run until stopped].
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        for_seconds: Option<u64>,
+    },
     /// Run a grid of backtests (a backtest config plus a [sweep] section) on all cores and
     /// rank them by a report metric; writes sweep.csv and one run directory per point.
     Sweep {
@@ -241,6 +253,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => keel::pgsink::run_cli(&args),
         Command::Backtest { config, out } => run_backtest(&config, out),
         Command::Sweep { config, out, jobs } => run_sweep(&config, out, jobs),
+        Command::Paper {
+            config,
+            for_seconds,
+        } => keel::paper_session::run_cli(&config, for_seconds),
         Command::Indicators {
             store,
             symbol,

@@ -73,9 +73,17 @@ pub struct Recovery {
     pub journaled_decisions: u64,
     /// Venue answers journaled and applied at start-up.
     pub journaled_answers: u64,
+    /// The core's digest as the journal left it, before any repair.
+    pub replayed_digest: [u8; 32],
     /// The core's digest once everything above is done.
     pub digest: [u8; 32],
     pub last_seq: u64,
+    /// Open time of the last journaled candle of each symbol: a venue resending older
+    /// candles after the restart must not have them applied twice.
+    pub last_candle_open: std::collections::BTreeMap<keel_engine::Symbol, i64>,
+    /// Orders the core and the venue disagree about after recovery (client id and what);
+    /// empty unless the journal was altered.
+    pub unreconciled: Vec<(u64, String)>,
 }
 
 impl Recovery {
@@ -122,6 +130,9 @@ impl Recovery {
         }
         if !any {
             s.push_str("; nothing was half done");
+        }
+        for (id, what) in &self.unreconciled {
+            s.push_str(&format!("; UNRECONCILED order {id}: {what}"));
         }
         s.push_str(&format!(
             "; digest {} after seq {}",
@@ -220,7 +231,9 @@ impl PaperEngine {
                 what: config_difference(journaled_start.as_ref(), &start.config),
             });
         }
+        report.replayed_digest = recovered.core.digest();
         let rebuilt = rebuild_venue(dir, sim)?;
+        report.last_candle_open = rebuilt.last_candle_open.clone();
         report.reapplied_answers = rebuilt.reapplied;
         let leftover = rebuilt.unjournaled;
         let mut paper = PaperEngine {
@@ -250,7 +263,27 @@ impl PaperEngine {
         paper.engine.sync()?;
         report.digest = paper.core().digest();
         report.last_seq = paper.core().state().last_seq;
+        report.unreconciled = paper.reconcile();
         Ok((paper, report))
+    }
+
+    /// Orders the core believes open that the venue does not hold, and the reverse.
+    pub fn reconcile(&self) -> Vec<(u64, String)> {
+        let book: std::collections::BTreeSet<u64> =
+            self.venue.book().iter().map(|(id, _)| *id).collect();
+        let core = &self.core().state().orders;
+        let mut out = Vec::new();
+        for id in core.keys() {
+            if !book.contains(id) {
+                out.push((*id, "open in the core, not on the venue's book".to_string()));
+            }
+        }
+        for id in &book {
+            if !core.contains_key(id) {
+                out.push((*id, "on the venue's book, unknown to the core".to_string()));
+            }
+        }
+        out
     }
 
     pub fn core(&self) -> &Core {
@@ -380,6 +413,7 @@ struct RebuiltVenue {
     reapplied: u64,
     /// The venue time of the journal's last input.
     at: i64,
+    last_candle_open: std::collections::BTreeMap<keel_engine::Symbol, i64>,
 }
 
 /// Rebuilds the simulated venue from the whole journal (module docs).
@@ -413,6 +447,7 @@ fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError>
     let mut out = Vec::new();
     let mut at: i64 = 0;
     let mut reapplied = 0;
+    let mut last_candle_open = std::collections::BTreeMap::new();
     for i in 0..records.len() {
         let (seq, ts_ns, decoded) = &records[i];
         match decoded {
@@ -459,6 +494,7 @@ fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError>
                 }
             }
             Decoded::Input(Event::Candle(c)) => {
+                last_candle_open.insert(c.symbol, c.open_time_ns);
                 if !worked[i] {
                     venue.on_candle(c, &mut out);
                     worked[i] = true;
@@ -496,5 +532,6 @@ fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError>
         unjournaled: expected.into_iter().collect(),
         reapplied,
         at,
+        last_candle_open,
     })
 }

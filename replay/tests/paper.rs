@@ -206,6 +206,7 @@ fn killed_after_any_record_a_session_resumes_to_the_session_never_killed() {
             PaperEngine::open(&at, start(&spec), spec.sim.clone(), options(), 2)
                 .unwrap_or_else(|e| panic!("cut after record {k}: {e}"));
         assert!(report.resumed);
+        assert_eq!(report.unreconciled, vec![], "cut after record {k}");
         repaired[0] += report.reapplied_answers;
         repaired[1] += report.journaled_decisions;
         repaired[2] += report.journaled_answers;
