@@ -93,13 +93,14 @@ impl Recovery {
             return "new session".into();
         }
         let mut s = format!(
-            "resumed a journal of {} records: core from {} + {} inputs replayed",
+            "resumed a journal of {} records: core from {} + {} inputs replayed, replayed digest {}",
             self.records,
             self.snapshot_seq
                 .map_or("the journal's start".to_string(), |s| format!(
                     "the snapshot at seq {s}"
                 )),
-            self.replayed_inputs
+            self.replayed_inputs,
+            keel_engine::core::hex(&self.replayed_digest)
         );
         if let Some(t) = &self.torn_tail {
             s.push_str(&format!("; torn tail cut: {t}"));
