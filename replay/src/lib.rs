@@ -3,6 +3,7 @@
 
 pub mod backtest;
 pub mod codec;
+pub mod diff;
 pub mod engine_loop;
 pub mod html;
 pub mod paper;
