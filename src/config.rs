@@ -435,6 +435,39 @@ pub fn backtest_from_text(path: &Path, text: String, journal_dir: PathBuf) -> Re
     resolve(file, base, text, journal_dir).with_context(|| format!("in {}", path.display()))
 }
 
+/// The simulated venue a configuration file describes ([account], [execution], [market]);
+/// the other sections must parse but are not used (a funding file is not read).
+pub fn sim_from_text(path: &Path, text: &str) -> Result<SimConfig> {
+    let mut file: BacktestFile = toml::from_str(text)
+        .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.to_string().trim_end()))?;
+    file.data.funding = None;
+    let spec = resolve(file, Path::new("."), text.to_string(), PathBuf::new())
+        .with_context(|| format!("in {}", path.display()))?;
+    Ok(spec.sim)
+}
+
+/// The configuration text a session journal starts with (its `SessionStart`).
+pub fn journaled_config_text(journal: &Path) -> Result<String> {
+    let mut reader = keel_journal::Reader::open(journal)
+        .with_context(|| format!("cannot open the journal {}", journal.display()))?;
+    let Some(rec) = reader
+        .next()
+        .with_context(|| format!("reading the journal {}", journal.display()))?
+    else {
+        bail!("{} holds no journal records", journal.display());
+    };
+    match keel_replay::codec::decode(rec.seq, rec.kind, rec.ver, rec.payload) {
+        Ok(keel_replay::codec::Decoded::Input(keel_engine::Event::SessionStart(s))) => {
+            Ok(s.config_text)
+        }
+        Ok(_) => bail!(
+            "{}: the first record is not a session start; is this a session journal?",
+            journal.display()
+        ),
+        Err(e) => bail!("{}: {e}", journal.display()),
+    }
+}
+
 /// A paper (or live) session's configuration: the backtest sections it shares, plus the
 /// runtime sections.
 pub struct SessionSpec {

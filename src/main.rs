@@ -178,6 +178,21 @@ enum ReplayCommand {
         /// A run journal directory (e.g. runs/sma_cross/journal).
         journal: PathBuf,
     },
+    /// Re-run a session's window as a backtest from its journaled candles and list, order by
+    /// order, where the simulated fills differ from the recorded ones (price, time,
+    /// quantity, fees, status): live against backtest. Exit 2 when anything differs.
+    Diff {
+        /// A session journal (paper or live; a backtest's works too).
+        #[arg(long)]
+        journal: PathBuf,
+        /// Simulate with this file's [execution] and [market] settings instead of the ones
+        /// the session was recorded with (e.g. to find the slippage that matches live fills).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -267,6 +282,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Replay {
             command: ReplayCommand::Verify { journal },
         } => replay_verify(&journal),
+        Command::Replay {
+            command:
+                ReplayCommand::Diff {
+                    journal,
+                    config,
+                    json,
+                },
+        } => replay_diff(&journal, config.as_deref(), json),
         Command::Venue {
             command: VenueCommand::Decode { venue, files },
         } => venue_decode(&venue, &files),
@@ -506,6 +529,35 @@ fn run_backtest(config: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
         html_path.display()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+fn replay_diff(journal: &Path, config: Option<&Path>, json: bool) -> Result<ExitCode> {
+    let sim = match config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            keel::config::sim_from_text(path, &text)?
+        }
+        None => {
+            let text = keel::config::journaled_config_text(journal)?;
+            keel::config::sim_from_text(&journal.join("<session start>"), &text)?
+        }
+    };
+    let scratch = std::env::temp_dir().join(format!("keel-diff-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    let outcome = keel_replay::diff::diff(journal, sim, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    let report = outcome?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", keel_replay::diff::render_text(&report));
+    }
+    Ok(if report.differences.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    })
 }
 
 fn replay_verify(dir: &Path) -> Result<ExitCode> {

@@ -162,6 +162,40 @@ fn a_paper_session_trades_live_candles_like_the_backtest_and_resumes_after_a_sto
     assert!(verified.status.success(), "{out_text}{err_text}");
     assert!(out_text.contains("0 divergences"), "{out_text}");
 
+    // The live-vs-backtest diff: none for a paper session (its fills are simulated)...
+    let diffed = keel(
+        &["replay", "diff", "--journal", journal.to_str().unwrap()],
+        dir.path(),
+    );
+    let (diff_text, diff_err) = common::text(&diffed);
+    assert!(diffed.status.success(), "{diff_text}{diff_err}");
+    assert!(diff_text.contains(", 0 differ"), "{diff_text}");
+    // ...and every market fill differs when the backtest assumes 10 bps more slippage.
+    let worse = dir.path().join("worse.toml");
+    std::fs::write(
+        &worse,
+        std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("slippage_bps = 1.0", "slippage_bps = 11.0"),
+    )
+    .unwrap();
+    let diffed = keel(
+        &[
+            "replay",
+            "diff",
+            "--journal",
+            journal.to_str().unwrap(),
+            "--config",
+            worse.to_str().unwrap(),
+            "--json",
+        ],
+        dir.path(),
+    );
+    assert_eq!(diffed.status.code(), Some(2), "{}", common::text(&diffed).1);
+    let report: serde_json::Value = serde_json::from_slice(&diffed.stdout).unwrap();
+    let differences = report["differences"].as_array().unwrap();
+    assert!(!differences.is_empty());
+
     // A restart resumes the journal; the venue replays its bars, none is applied twice.
     let stderr2 = dir.path().join("paper-2.err");
     let mut again = spawn_paper(&config, &stderr2);
