@@ -57,6 +57,12 @@ pub fn write_csv(path: &Path, rows: &[String]) {
 /// Binance spot combined-stream kline frames for `rows`: an in-progress update, then the
 /// closed kline, per row (values copied verbatim from the file).
 pub fn binance_kline_frames(rows: &[String]) -> Vec<String> {
+    binance_kline_frames_for(rows, "BTCUSDT")
+}
+
+/// Like `binance_kline_frames`, for `symbol`.
+pub fn binance_kline_frames_for(rows: &[String], symbol: &str) -> Vec<String> {
+    let stream = format!("{}@kline_1m", symbol.to_ascii_lowercase());
     let mut out = Vec::new();
     for row in rows {
         let f: Vec<&str> = row.split(',').collect();
@@ -67,10 +73,10 @@ pub fn binance_kline_frames(rows: &[String]) -> Vec<String> {
             (days_from_civil(d[0], d[1], d[2]) * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000;
         for closed in [false, true] {
             let frame = serde_json::json!({
-                "stream": "btcusdt@kline_1m",
+                "stream": stream,
                 "data": {"e": "kline", "E": open_ms + if closed { 60_000 } else { 30_000 },
-                  "s": "BTCUSDT", "k": {
-                    "t": open_ms, "T": open_ms + 59_999, "s": "BTCUSDT", "i": "1m",
+                  "s": symbol, "k": {
+                    "t": open_ms, "T": open_ms + 59_999, "s": symbol, "i": "1m",
                     "f": 1, "L": 2, "o": f[1], "c": f[4], "h": f[2], "l": f[3], "v": f[5],
                     "n": 10, "x": closed, "q": "0", "V": "0", "Q": "0", "B": "0"}}
             });
