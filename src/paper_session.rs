@@ -115,7 +115,10 @@ pub fn run_cli(config: &Path, for_seconds: Option<u64>) -> Result<ExitCode> {
     let session = load_session(config)?;
     // Everything that can be refused is refused before the journal is touched.
     let token = match &session.runtime.alerts {
-        Some(a) => Some(BotToken::from_env(&a.token_env).map_err(|e| anyhow!("[alerts] {e}"))?),
+        Some(a) => Some(
+            BotToken::from_env(&a.token_env)
+                .map_err(|e| anyhow!("{}: [alerts] {e}", config.display()))?,
+        ),
         None => None,
     };
     let listener = crate::metrics::bind(&session.runtime.metrics_listen.to_string())?;
