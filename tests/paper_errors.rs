@@ -37,7 +37,8 @@ fn bad_configurations_are_refused_before_the_journal_exists() {
         free_port(),
         Some("http://127.0.0.1:9"),
     );
-    let cases: Vec<(String, Vec<(&str, &str)>, &str)> = vec![
+    type Case<'a> = (String, Vec<(&'a str, &'a str)>, &'a str);
+    let cases: Vec<Case> = vec![
         (
             good.replace("slow = 20", "slow_period = 20"),
             vec![("KEEL_TELEGRAM_TOKEN", "1:a")],
