@@ -80,3 +80,70 @@ fn prometheus_scrapes_keel_and_reads_back_the_values_set() {
     stop_tx.send(()).expect("metrics server still running");
     rt.block_on(server).expect("metrics server stops cleanly");
 }
+
+#[path = "common/mod.rs"]
+mod common;
+#[path = "common/paper.rs"]
+mod paper;
+
+/// A real Prometheus scraping a running `keel paper` session: the equity, the fills and the
+/// candles it reads back are the session's, checked against the session's own journal.
+#[test]
+#[ignore = "needs the prometheus binary; CI runs it with --ignored"]
+fn prometheus_scrapes_a_running_paper_session() {
+    let Some(binary) = tool_or_skip("prometheus") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let rows = paper::bundled_rows(300);
+    let venue = paper::mock_venue(paper::binance_kline_frames(&rows), Duration::from_millis(2));
+    let journal = dir.path().join("session");
+    let port = paper::free_port();
+    let config = dir.path().join("paper.toml");
+    std::fs::write(
+        &config,
+        paper::session_config(&venue.url(), &journal, port, None),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(common::KEEL)
+        .args(["paper", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let prom = Prometheus::start(&binary, format!("127.0.0.1:{port}").parse().unwrap());
+    let candles = prom.wait_for(r#"keel_inputs_total{kind="candle"}"#, |s| {
+        s.first().is_some_and(|s| s.value >= 300.0)
+    });
+    assert_eq!(candles[0].value, 300.0);
+    let fills = prom.query(r#"keel_inputs_total{kind="fill"}"#).unwrap();
+    let equity = prom.query("keel_equity").unwrap();
+    paper::signal(child.id(), libc::SIGTERM);
+    let _ = child.wait();
+    let journal_fills = paper::fills(&journal);
+    assert!(!journal_fills.is_empty());
+    assert_eq!(fills[0].value as usize, journal_fills.len());
+    // The equity scraped is the core's after the last candle: cash + position at the close.
+    let last_close: f64 = rows[299].split(',').nth(4).unwrap().parse().unwrap();
+    let (mut cash, mut qty) = (10_000.0f64, 0.0f64);
+    for f in &journal_fills {
+        let (p, q, fee) = (f.price.to_f64(), f.qty.to_f64(), f.fee.to_f64());
+        match f.side {
+            keel_engine::event::Side::Buy => {
+                cash -= p * q + fee;
+                qty += q;
+            }
+            keel_engine::event::Side::Sell => {
+                cash += p * q - fee;
+                qty -= q;
+            }
+        }
+    }
+    let expected = cash + qty * last_close;
+    assert!(
+        (equity[0].value - expected).abs() < 1e-6,
+        "{} vs {expected}",
+        equity[0].value
+    );
+}
