@@ -340,6 +340,37 @@ pub struct OrderSpec {
     pub reduce_only: bool,
 }
 
+impl OrderSpec {
+    /// The venue-neutral order for one of the core's order decisions. The client order id is
+    /// `k` followed by the core's numeric id (derived from the journal sequence, so a resend
+    /// after a crash carries the same id); it fits every venue's id rules (Binance
+    /// `^[.A-Z:/a-z0-9_-]{1,36}$`, Bybit and OKX 32 alphanumerics, Kraken's `cl_ord_id`).
+    pub fn from_core(request: &keel_engine::event::OrderRequest) -> OrderSpec {
+        use keel_engine::event::OrderKind;
+        let (kind, time_in_force) = match request.kind {
+            OrderKind::Market => (OrderSpecKind::Market, TimeInForce::Gtc),
+            OrderKind::Limit { price, post_only } => (
+                OrderSpecKind::Limit { price },
+                if post_only {
+                    TimeInForce::PostOnly
+                } else {
+                    TimeInForce::Gtc
+                },
+            ),
+            OrderKind::Stop { trigger } => (OrderSpecKind::StopMarket { trigger }, TimeInForce::Gtc),
+        };
+        OrderSpec {
+            symbol: request.symbol,
+            client_order_id: format!("k{}", request.client_id),
+            side: request.side,
+            kind,
+            qty: request.qty,
+            time_in_force,
+            reduce_only: request.reduce_only,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum OrderSpecKind {
     Market,
@@ -454,4 +485,50 @@ pub enum VenueError {
     UnknownOutcome(String),
     #[error("venue error {code}: {message}")]
     Other { code: String, message: String },
+}
+
+#[cfg(test)]
+mod order_spec_tests {
+    use super::*;
+    use keel_engine::event::{OrderKind, OrderRequest};
+
+    fn request(kind: OrderKind, reduce_only: bool) -> OrderRequest {
+        OrderRequest {
+            client_id: 4_352_001,
+            symbol: Symbol::new("BTCUSDT").unwrap(),
+            side: Side::Sell,
+            kind,
+            qty: Fixed::parse("0.005").unwrap(),
+            reduce_only,
+        }
+    }
+
+    #[test]
+    fn core_orders_map_to_venue_specs_and_binance_requests() {
+        let px = Fixed::parse("46500.5").unwrap();
+        let stop = OrderSpec::from_core(&request(OrderKind::Stop { trigger: px }, true));
+        assert_eq!(stop.client_order_id, "k4352001");
+        assert_eq!(stop.kind, OrderSpecKind::StopMarket { trigger: px });
+        assert!(stop.reduce_only);
+        let maker = OrderSpec::from_core(&request(
+            OrderKind::Limit {
+                price: px,
+                post_only: true,
+            },
+            false,
+        ));
+        assert_eq!(maker.time_in_force, TimeInForce::PostOnly);
+        // Binance spot encodes a post-only limit as LIMIT_MAKER (its docs), with our id.
+        let req = crate::binance::spot_place_order(&maker).unwrap();
+        let get = |k: &str| {
+            req.query
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(get("type"), Some("LIMIT_MAKER"));
+        assert_eq!(get("newClientOrderId"), Some("k4352001"));
+        assert_eq!(get("price"), Some("46500.5"));
+        assert_eq!(get("quantity"), Some("0.005"));
+    }
 }
