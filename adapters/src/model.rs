@@ -357,7 +357,9 @@ impl OrderSpec {
                     TimeInForce::Gtc
                 },
             ),
-            OrderKind::Stop { trigger } => (OrderSpecKind::StopMarket { trigger }, TimeInForce::Gtc),
+            OrderKind::Stop { trigger } => {
+                (OrderSpecKind::StopMarket { trigger }, TimeInForce::Gtc)
+            }
         };
         OrderSpec {
             symbol: request.symbol,
