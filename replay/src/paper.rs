@@ -161,13 +161,34 @@ pub struct PaperEngine {
     /// answers to a dispatch go to the front, like a backtest's.
     queue: VecDeque<(u64, i64, Event)>,
     scratch: Vec<Event>,
+    clock: MarketClock,
 }
 
-/// The venue time an input carries for the orders it causes.
-fn venue_time(recv_ns: u64, event: &Event) -> i64 {
-    match event {
-        Event::Candle(c) => c.close_time_ns(),
-        _ => recv_ns as i64,
+/// The market's clock as the session knows it: the last candle's close, and when (local
+/// time) that candle arrived.
+#[derive(Clone, Copy, Debug, Default)]
+struct MarketClock {
+    last: Option<(u64, i64)>,
+}
+
+impl MarketClock {
+    /// The venue time an input carries for the orders it causes. A candle: its close. Anything
+    /// else (an operator command, a timer): the last close plus the local time elapsed since
+    /// that candle arrived — the wall clock when candles arrive in real time, and a time inside
+    /// the next candle when they are replayed faster (a mock, a catch-up), so an order given
+    /// between two candles never fills at a price from before it was given.
+    fn venue_time(&mut self, recv_ns: u64, event: &Event) -> i64 {
+        match event {
+            Event::Candle(c) => {
+                let close = c.close_time_ns();
+                self.last = Some((recv_ns, close));
+                close
+            }
+            _ => match self.last {
+                Some((at, close)) => close.saturating_add(recv_ns.saturating_sub(at) as i64),
+                None => recv_ns as i64,
+            },
+        }
     }
 }
 
@@ -208,6 +229,7 @@ impl PaperEngine {
                 venue: SimVenue::new(sim),
                 queue: VecDeque::new(),
                 scratch: Vec::new(),
+                clock: MarketClock::default(),
             };
             paper.input(now_ns, Event::SessionStart(start), &mut |_| {})?;
             paper.engine.sync()?;
@@ -242,6 +264,7 @@ impl PaperEngine {
             venue: rebuilt.venue,
             queue: VecDeque::new(),
             scratch: Vec::new(),
+            clock: rebuilt.clock,
         };
         // Decisions the stopped process never journaled: journal, then dispatch them.
         if !recovered.unjournaled.is_empty() {
@@ -311,8 +334,9 @@ impl PaperEngine {
         for e in self.scratch.drain(..) {
             self.queue.push_back((recv_ns, open, e));
         }
-        let at = candle.close_time_ns();
-        self.queue.push_back((recv_ns, at, Event::Candle(candle)));
+        let candle = Event::Candle(candle);
+        let at = self.clock.venue_time(recv_ns, &candle);
+        self.queue.push_back((recv_ns, at, candle));
         self.drain(observe)
     }
 
@@ -323,7 +347,7 @@ impl PaperEngine {
         event: Event,
         observe: &mut dyn FnMut(Step<'_>),
     ) -> Result<(), LoopError> {
-        let at = venue_time(recv_ns, &event);
+        let at = self.clock.venue_time(recv_ns, &event);
         self.queue.push_back((recv_ns, at, event));
         self.drain(observe)
     }
@@ -415,6 +439,7 @@ struct RebuiltVenue {
     /// The venue time of the journal's last input.
     at: i64,
     last_candle_open: std::collections::BTreeMap<keel_engine::Symbol, i64>,
+    clock: MarketClock,
 }
 
 /// Rebuilds the simulated venue from the whole journal (module docs).
@@ -449,6 +474,7 @@ fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError>
     let mut at: i64 = 0;
     let mut reapplied = 0;
     let mut last_candle_open = std::collections::BTreeMap::new();
+    let mut clock = MarketClock::default();
     for i in 0..records.len() {
         let (seq, ts_ns, decoded) = &records[i];
         match decoded {
@@ -494,7 +520,7 @@ fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError>
                     }
                 }
             }
-            Decoded::Input(Event::Candle(c)) => {
+            Decoded::Input(candle @ Event::Candle(c)) => {
                 last_candle_open.insert(c.symbol, c.open_time_ns);
                 if !worked[i] {
                     venue.on_candle(c, &mut out);
@@ -512,9 +538,9 @@ fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError>
                          journal lacks it"
                     )));
                 }
-                at = c.close_time_ns();
+                at = clock.venue_time(*ts_ns, candle);
             }
-            Decoded::Input(event) => at = venue_time(*ts_ns, event),
+            Decoded::Input(event) => at = clock.venue_time(*ts_ns, event),
             Decoded::Decision(d) => {
                 match d {
                     Decision::PlaceOrder(r) => venue.submit(r, at, &mut out),
@@ -534,5 +560,6 @@ fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError>
         reapplied,
         at,
         last_candle_open,
+        clock,
     })
 }
