@@ -1,10 +1,12 @@
 //! The client against the loopback mock venue: retries, `Retry-After`, bans, timeouts, the
-//! budget, and what its errors say.
+//! budget, what its errors say, and the authentication headers of signed requests. (Signed
+//! Binance trading against the mock exchange is tested in `tests/signed_*.rs`.)
 
 use std::time::Duration;
 
 use super::*;
 use crate::mock::{Fault, MockBar, MockConfig, MockVenue};
+use crate::model::Method;
 
 const MIN: i64 = 60_000;
 const T0: i64 = 1_704_067_200_000;
@@ -223,4 +225,144 @@ async fn venue_error_codes_in_a_200_are_errors() {
     let e = c.send(&req).await.expect_err("unknown symbol");
     assert!(matches!(e.error, VenueError::UnknownSymbol(_)), "{e}");
     assert_eq!(m.requests().len(), 1);
+}
+
+fn signed_get(path: &str, query: &[(&str, &str)]) -> RestRequest {
+    RestRequest {
+        method: Method::Get,
+        path: path.into(),
+        query: query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: None,
+        signed: true,
+        weight: 1,
+        retry_safe: true,
+    }
+}
+
+fn signing_client(m: &MockVenue, venue: Venue, credentials: Credentials) -> RestClient {
+    let mut config = ClientConfig::new(venue).with_credentials(credentials);
+    config.base_url = m.url();
+    config.retry.max_retries = 0;
+    RestClient::new(config).expect("client")
+}
+
+fn skewed(venue: Venue, skew_ms: i64) -> MockVenue {
+    let mut config = MockConfig::new(venue, "BTCUSDT", MIN, Vec::new());
+    config.clock_skew_ms = skew_ms;
+    MockVenue::start(config).expect("mock starts")
+}
+
+#[tokio::test]
+async fn sync_clock_measures_each_venue_offset() {
+    for venue in Venue::ALL {
+        let m = skewed(venue, 7_000);
+        let c = signing_client(&m, venue, Credentials::new("k", "s"));
+        let offset = c.sync_clock().await.expect("venue time");
+        // Kraken tells whole seconds only.
+        assert!((offset - 7_000).abs() < 1_500, "{venue:?}: {offset}");
+        assert_eq!(c.clock_offset_ms(), offset);
+    }
+}
+
+#[tokio::test]
+async fn sync_clock_retries_a_lost_answer_and_measures_only_the_last_round_trip() {
+    let m = skewed(Venue::BinanceUsdm, -3_000);
+    m.inject(0, 1, Fault::Stall { ms: 1_500 });
+    let mut config = ClientConfig::new(Venue::BinanceUsdm);
+    config.base_url = m.url();
+    config.timeout = Duration::from_millis(300);
+    config.retry.base_delay = Duration::from_millis(10);
+    let c = RestClient::new(config).expect("client");
+    let offset = c.sync_clock().await.expect("second attempt answers");
+    assert_eq!(m.requests().len(), 2);
+    assert!((offset + 3_000).abs() < 200, "{offset}");
+}
+
+#[tokio::test]
+async fn bybit_requests_carry_x_bapi_headers_stamped_with_the_venue_clock() {
+    use hmac::{Hmac, Mac};
+    let m = skewed(Venue::Bybit, -4_000);
+    let c = signing_client(
+        &m,
+        Venue::Bybit,
+        Credentials::new("bybit-key", "bybit-secret"),
+    );
+    c.sync_clock().await.expect("venue time");
+    let req = signed_get("/v5/account/wallet-balance", &[("accountType", "UNIFIED")]);
+    let _ = c.send(&req).await; // the mock has no such route; the headers are what matter
+    let sent = m.requests().pop().expect("sent");
+    let header = |name: &str| sent.header(name).expect(name).to_string();
+    assert_eq!(header("x-bapi-api-key"), "bybit-key");
+    assert_eq!(header("x-bapi-recv-window"), "5000");
+    let ts: i64 = header("x-bapi-timestamp").parse().expect("ms");
+    assert!(
+        (ts - m.now_ms()).abs() < 1_000,
+        "{ts} vs venue {}",
+        m.now_ms()
+    );
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"bybit-secret").expect("any key");
+    mac.update(format!("{ts}bybit-key5000accountType=UNIFIED").as_bytes());
+    assert_eq!(
+        header("x-bapi-sign"),
+        hex::encode(mac.finalize().into_bytes())
+    );
+    let e = c.send(&req).await.expect_err("no route");
+    assert!(!format!("{e} {e:?}").contains("bybit-secret"));
+}
+
+#[tokio::test]
+async fn okx_requests_carry_ok_access_headers_and_the_passphrase() {
+    let m = skewed(Venue::Okx, 0);
+    let credentials = Credentials::new("okx-key", "okx-secret").with_passphrase("okx-pass");
+    let c = signing_client(&m, Venue::Okx, credentials);
+    let _ = c.send(&signed_get("/api/v5/account/balance", &[])).await;
+    let sent = m.requests().pop().expect("sent");
+    assert_eq!(sent.header("ok-access-key"), Some("okx-key"));
+    assert_eq!(sent.header("ok-access-passphrase"), Some("okx-pass"));
+    let ts = sent.header("ok-access-timestamp").expect("timestamp");
+    assert!(ts.ends_with('Z') && ts.contains('T'), "{ts}");
+    assert_eq!(
+        sent.header("ok-access-sign").map(str::len),
+        Some(44),
+        "base64 SHA-256"
+    );
+}
+
+#[tokio::test]
+async fn kraken_nonces_always_increase_and_requests_carry_api_sign() {
+    let m = skewed(Venue::Kraken, 0);
+    let secret = "a3Jha2VuLXNlY3JldA=="; // base64, as Kraken secrets are
+    let c = signing_client(&m, Venue::Kraken, Credentials::new("kraken-key", secret));
+    let mut req = signed_get("/0/private/Balance", &[]);
+    req.method = Method::Post;
+    for _ in 0..3 {
+        let _ = c.send(&req).await;
+    }
+    let nonces: Vec<u64> = m
+        .requests()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.header("api-key"), Some("kraken-key"));
+            assert!(r.header("api-sign").is_some());
+            let nonce = r.body.strip_prefix("nonce=").expect("nonce first");
+            nonce.parse().expect("integer")
+        })
+        .collect();
+    assert!(nonces.windows(2).all(|w| w[1] > w[0]), "{nonces:?}");
+}
+
+#[tokio::test]
+async fn a_signing_failure_is_an_auth_error_that_sends_nothing() {
+    let m = skewed(Venue::Okx, 0);
+    // OKX needs the passphrase in every request.
+    let c = signing_client(&m, Venue::Okx, Credentials::new("okx-key", "okx-secret"));
+    let e = c
+        .send(&signed_get("/api/v5/account/balance", &[]))
+        .await
+        .expect_err("no passphrase");
+    assert!(matches!(e.error, VenueError::AuthFailure(_)), "{e}");
+    assert!(m.requests().is_empty());
 }

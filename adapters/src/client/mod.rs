@@ -10,18 +10,36 @@
 //!   run it; every retry waits a capped, jittered exponential backoff ([`retry`]), and the
 //!   number of retries is bounded;
 //! - an error names the venue, the method, the path with its query (any `signature`/`sign`
-//!   parameter redacted), the HTTP status and the venue's text; nothing is logged.
+//!   parameter redacted), the HTTP status and the venue's text; nothing is logged, and no
+//!   secret (API secret, passphrase, signature) ever appears in an error;
+//! - signed requests carry the venue's authentication, stamped at each attempt from the
+//!   client's clock corrected by the offset [`RestClient::sync_clock`] measured against the
+//!   venue's own clock: Binance `recvWindow`/`timestamp`/`signature`, Bybit `X-BAPI-*`, OKX
+//!   `OK-ACCESS-*`, Kraken `API-Key`/`API-Sign` with an always increasing nonce (the codecs'
+//!   [`crate::sign`] functions do the signing). A "timestamp outside the receive window"
+//!   refusal makes the client re-sync once and send once more: the venue refused the request
+//!   before running it, so the resend cannot double anything.
 //!
-//! Public endpoints only for now: signed requests are refused before anything is sent.
+//! The typed trading calls (place, cancel, query, open orders, balances, positions, the
+//! dead-man switch) are in [`trading`]; they add the unknown-outcome reconciliation an order
+//! placement needs.
 
 pub mod budget;
 pub mod retry;
+pub mod trading;
 
+mod binance;
+
+use std::collections::BTreeMap;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use crate::model::{Method, RestRequest, Venue, VenueError};
+use keel_engine::symbol::Symbol;
+
+use crate::credentials::Credentials;
+use crate::model::{Instrument, Method, RestRequest, Venue, VenueError};
+use crate::sign::{DEFAULT_RECV_WINDOW_MS, SignedRequest};
 use budget::{Budget, Limit};
 use retry::{RetryPolicy, XorShift64};
 
@@ -53,10 +71,17 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     pub retry: RetryPolicy,
     pub limits: Vec<Limit>,
+    /// The account's keys; signed requests fail without sending when `None`. Printing the
+    /// config never shows the secret (see `Credentials`' `Debug`).
+    pub credentials: Option<Credentials>,
+    /// `recvWindow` (Binance) / `X-BAPI-RECV-WINDOW` (Bybit): how old a signed request may be
+    /// when it reaches the venue.
+    pub recv_window_ms: u64,
 }
 
 impl ClientConfig {
-    /// Production URL, the venue's documented limits, 30 s timeout, default retries.
+    /// Production URL, the venue's documented limits, 30 s timeout, default retries, no
+    /// credentials, the venues' default 5 s receive window.
     pub fn new(venue: Venue) -> ClientConfig {
         ClientConfig {
             venue,
@@ -65,7 +90,15 @@ impl ClientConfig {
             connect_timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
             limits: budget::venue_limits(venue),
+            credentials: None,
+            recv_window_ms: DEFAULT_RECV_WINDOW_MS,
         }
+    }
+
+    /// The same config with `credentials`.
+    pub fn with_credentials(mut self, credentials: Credentials) -> ClientConfig {
+        self.credentials = Some(credentials);
+        self
     }
 }
 
@@ -148,6 +181,12 @@ pub struct RestClient {
     requests: AtomicU64,
     retries: AtomicU64,
     waited_ms: AtomicU64,
+    /// Venue clock minus local clock, in ms, from the last [`RestClient::sync_clock`].
+    clock_offset_ms: AtomicI64,
+    /// The last Kraken nonce sent; the next is larger.
+    last_nonce: AtomicU64,
+    /// Trading rules checked before an order is sent, by symbol.
+    instruments: Mutex<BTreeMap<Symbol, Instrument>>,
 }
 
 /// What one attempt produced.
@@ -189,6 +228,9 @@ impl RestClient {
             requests: AtomicU64::new(0),
             retries: AtomicU64::new(0),
             waited_ms: AtomicU64::new(0),
+            clock_offset_ms: AtomicI64::new(0),
+            last_nonce: AtomicU64::new(0),
+            instruments: Mutex::new(BTreeMap::new()),
         })
     }
 
@@ -204,8 +246,31 @@ impl RestClient {
         }
     }
 
-    /// Sends `req`, waiting for the budget, retrying as the module doc says.
+    /// Sends `req`, waiting for the budget, retrying as the module doc says. A signed request
+    /// refused for its timestamp re-syncs the clock and is sent once more.
     pub async fn send(&self, req: &RestRequest) -> Result<Response, ClientError> {
+        let first = self.send_with_retries(req).await;
+        let Err(e) = &first else {
+            return first;
+        };
+        if !req.signed || !matches!(e.error, VenueError::TimestampOutsideRecvWindow(_)) {
+            return first;
+        }
+        // The venue refused before running the request, so a resend cannot double it. When
+        // the clock cannot be read, the venue's refusal is the more useful error.
+        if self.sync_clock().await.is_err() {
+            return first;
+        }
+        self.retries.fetch_add(1, Ordering::Relaxed);
+        let earlier = e.attempts;
+        self.send_with_retries(req).await.map_err(|mut e| {
+            e.attempts += earlier;
+            e
+        })
+    }
+
+    /// [`RestClient::send`] without the clock re-sync: budget, attempts and retries.
+    async fn send_with_retries(&self, req: &RestRequest) -> Result<Response, ClientError> {
         let fail = |status, error, attempts| ClientError {
             venue: self.config.venue.name(),
             request: describe(req),
@@ -213,11 +278,10 @@ impl RestClient {
             error,
             attempts,
         };
-        if req.signed {
-            let error = VenueError::Other {
-                code: "unsupported".into(),
-                message: "signed requests are not supported by this client yet".into(),
-            };
+        if req.signed && self.config.credentials.is_none() {
+            let error = VenueError::AuthFailure(
+                "this request must be signed and the client has no credentials".into(),
+            );
             return Err(fail(None, error, 0));
         }
         let mut attempts = 0u32;
@@ -241,6 +305,83 @@ impl RestClient {
             self.retries.fetch_add(1, Ordering::Relaxed);
             if let Some(wait) = wait {
                 self.sleep(wait).await;
+            }
+        }
+    }
+
+    /// Reads the venue's clock and stores `venue − local` (from the middle of the round trip)
+    /// as the offset signed timestamps are corrected by. Returns the offset in ms. Each
+    /// attempt measures its own round trip, so a retry never skews the offset. Call it once
+    /// before trading; the client calls it again by itself after a timestamp refusal.
+    pub async fn sync_clock(&self) -> Result<i64, ClientError> {
+        let req = time_request(self.config.venue);
+        let mut attempts = 0u32;
+        loop {
+            self.acquire(&req).await;
+            attempts += 1;
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let before = local_now_ms();
+            let attempt = self.attempt(&req).await;
+            let after = local_now_ms();
+            let (status, error) = match attempt {
+                Attempt::Answer(r) => match parse_venue_time_ms(self.config.venue, &r.body) {
+                    Some(venue_ms) => {
+                        let offset = venue_ms - (before + after) / 2;
+                        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+                        return Ok(offset);
+                    }
+                    None => (Some(r.status), decode_error("server time", &r.body)),
+                },
+                Attempt::Failed { status, error } => (status, error),
+            };
+            let fail = |error| ClientError {
+                venue: self.config.venue.name(),
+                request: describe(&req),
+                status,
+                error,
+                attempts,
+            };
+            let retries_used = attempts - 1;
+            match self.retry_wait(&req, status, &error, retries_used) {
+                Ok(_) if retries_used >= self.config.retry.max_retries => return Err(fail(error)),
+                Ok(wait) => {
+                    self.retries.fetch_add(1, Ordering::Relaxed);
+                    if let Some(wait) = wait {
+                        self.sleep(wait).await;
+                    }
+                }
+                Err(give_up) => return Err(fail(give_up)),
+            }
+        }
+    }
+
+    /// Venue clock minus local clock, in ms (0 until [`RestClient::sync_clock`] ran).
+    pub fn clock_offset_ms(&self) -> i64 {
+        self.clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    /// The local clock corrected to the venue's, in ms.
+    fn venue_now_ms(&self) -> u64 {
+        let ms = local_now_ms().saturating_add(self.clock_offset_ms());
+        u64::try_from(ms).unwrap_or(0)
+    }
+
+    /// The stamp a signed request carries: the corrected clock, and for Kraken a nonce that is
+    /// always larger than the last one even if the clock steps back.
+    fn stamp(&self) -> u64 {
+        let now = self.venue_now_ms();
+        if self.config.venue != Venue::Kraken {
+            return now;
+        }
+        let mut last = self.last_nonce.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last + 1);
+            match self
+                .last_nonce
+                .compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
             }
         }
     }
@@ -307,8 +448,48 @@ impl RestClient {
         }
     }
 
+    /// The request as it goes on the wire: signed (and stamped now) when it must be.
+    fn wire(&self, req: &RestRequest) -> Result<SignedRequest, VenueError> {
+        match (&self.config.credentials, req.signed) {
+            (Some(credentials), true) => crate::sign::sign_request_with_recv_window(
+                self.config.venue,
+                credentials,
+                req,
+                self.stamp(),
+                self.config.recv_window_ms,
+            )
+            // SignError never carries key material.
+            .map_err(|e| VenueError::AuthFailure(e.to_string())),
+            (None, true) => Err(VenueError::AuthFailure(
+                "this request must be signed and the client has no credentials".into(),
+            )),
+            (_, false) => {
+                let content_type = content_type(self.config.venue).to_string();
+                Ok(SignedRequest {
+                    url_query: crate::binance::query_string(&req.query),
+                    headers: req
+                        .body
+                        .as_ref()
+                        .map(|_| ("Content-Type".to_string(), content_type))
+                        .into_iter()
+                        .collect(),
+                    body: req.body.clone(),
+                })
+            }
+        }
+    }
+
     async fn attempt(&self, req: &RestRequest) -> Attempt {
-        let url = url(&self.config.base_url, req);
+        let wire = match self.wire(req) {
+            Ok(w) => w,
+            Err(error) => {
+                return Attempt::Failed {
+                    status: None,
+                    error,
+                };
+            }
+        };
+        let url = url(&self.config.base_url, &req.path, &wire.url_query);
         let method = match req.method {
             Method::Get => reqwest::Method::GET,
             Method::Post => reqwest::Method::POST,
@@ -316,13 +497,11 @@ impl RestClient {
             Method::Delete => reqwest::Method::DELETE,
         };
         let mut builder = self.http.request(method, url);
-        if let Some(body) = &req.body {
-            builder = builder
-                .header(
-                    reqwest::header::CONTENT_TYPE,
-                    content_type(self.config.venue),
-                )
-                .body(body.clone());
+        for (name, value) in &wire.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(body) = wire.body {
+            builder = builder.body(body);
         }
         let response = match builder.send().await {
             Ok(r) => r,
@@ -434,13 +613,67 @@ pub fn classify(
     }
 }
 
-fn url(base: &str, req: &RestRequest) -> String {
-    let mut url = format!("{}{}", base.trim_end_matches('/'), req.path);
-    if !req.query.is_empty() {
+fn url(base: &str, path: &str, query: &str) -> String {
+    let mut url = format!("{}{path}", base.trim_end_matches('/'));
+    if !query.is_empty() {
         url.push('?');
-        url.push_str(&crate::binance::query_string(&req.query));
+        url.push_str(query);
     }
     url
+}
+
+fn local_now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The venue's public server-time request.
+fn time_request(venue: Venue) -> RestRequest {
+    let path = match venue {
+        Venue::BinanceSpot => "/api/v3/time",
+        Venue::BinanceUsdm => "/fapi/v1/time",
+        Venue::Bybit => "/v5/market/time",
+        Venue::Okx => "/api/v5/public/time",
+        Venue::Kraken => "/0/public/Time",
+    };
+    RestRequest {
+        method: Method::Get,
+        path: path.into(),
+        query: Vec::new(),
+        body: None,
+        signed: false,
+        weight: 1,
+        retry_safe: true,
+    }
+}
+
+/// The venue clock in ms from its server-time answer (Kraken's has whole seconds).
+fn parse_venue_time_ms(venue: Venue, body: &str) -> Option<i64> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    let int = |v: &serde_json::Value| match v {
+        serde_json::Value::Number(n) => n.as_i64(),
+        serde_json::Value::String(s) => s.parse().ok(),
+        _ => None,
+    };
+    match venue {
+        Venue::BinanceSpot | Venue::BinanceUsdm => int(v.get("serverTime")?),
+        Venue::Bybit => int(v.get("time")?),
+        Venue::Okx => int(v.get("data")?.get(0)?.get("ts")?),
+        Venue::Kraken => int(v.get("result")?.get("unixtime")?).map(|s| s * 1000),
+    }
+}
+
+/// An answer keel could not read.
+fn decode_error(what: &str, body: &str) -> VenueError {
+    let mut end = body.len().min(200);
+    while !body.is_char_boundary(end) {
+        end -= 1;
+    }
+    VenueError::Other {
+        code: "decode".into(),
+        message: format!("unreadable {what} answer: {}", &body[..end]),
+    }
 }
 
 /// Query keys whose values never appear in an error message.

@@ -1,6 +1,9 @@
 //! A loopback mock venue for client and downloader tests: an HTTP/1.1 server on 127.0.0.1
 //! (port 0) that speaks one venue's kline REST dialect, serves a candle series given to it, and
-//! misbehaves on command.
+//! misbehaves on command. On Binance (spot and USD-M) it is also a small exchange ([`binance`],
+//! [`exchange`]): signed requests verified as the venue verifies them, balances or a wallet
+//! and positions, an order book per symbol matched against a settable price, and the venue's
+//! error codes.
 //!
 //! - Dialects ([`venues`]): Binance spot `/api/v3/klines` and USD-M `/fapi/v1/klines` (ascending,
 //!   `startTime`/`endTime` inclusive, `limit` ≤ 1000/1500), Bybit `/v5/market/kline` (newest
@@ -10,22 +13,31 @@
 //!   `/0/public/OHLC` (the latest 720 bars only, `since` exclusive, the forming bar last).
 //! - The venue clock is `now_ms` (or the real clock): bars that open after it do not exist
 //!   yet, the one containing it is still forming, and the `Date` header tells it.
-//! - Faults ([`Fault`]) apply to a range of request numbers: 429 or a ban with `Retry-After`,
-//!   500, a garbage body, a connection dropped mid-body, a stall past the client's timeout.
-//! - Every request is recorded ([`RecordedRequest`]); a request that arrives before a
-//!   `Retry-After` deadline the mock gave is also listed by [`MockVenue::early_requests`].
+//! - The venue clock can run ahead or behind the real one ([`MockConfig::clock_skew_ms`],
+//!   [`MockVenue::set_clock_skew_ms`]); Binance serves it at `/api/v3/time` and `/fapi/v1/time`.
+//! - Faults ([`Fault`]) apply to a range of request numbers ([`MockVenue::inject`]) or to the
+//!   next requests of one method and path ([`MockVenue::inject_on`]): 429 or a ban with
+//!   `Retry-After`, 500, a garbage body, a connection dropped mid-body, a stall past the
+//!   client's timeout, and the two halves of an unknown outcome: the connection closed before
+//!   the request runs, or after it ran (an order placed whose answer never comes).
+//! - Every request is recorded ([`RecordedRequest`]) with its headers and body; a request that
+//!   arrives before a `Retry-After` deadline the mock gave is also listed by
+//!   [`MockVenue::early_requests`]. Orders, executions (the fields of Binance's
+//!   `executionReport`) and balances are readable too, for a private-stream mock to replay.
 //!
 //! The server runs on its own thread and runtime, so synchronous tests can use it; dropping the
 //! [`MockVenue`] stops accepting, aborts open connections and joins the thread.
 
+mod binance;
+pub mod exchange;
 mod venues;
 /// The WebSocket side of the mock venue (its own server; see its module docs).
 pub mod ws;
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -34,13 +46,18 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
-use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
+use keel_engine::fixed::Fixed;
+
 use crate::model::Venue;
+pub use exchange::{
+    MOCK_API_KEY, MOCK_SECRET, MockApiKey, MockBalance, MockExecution, MockInstrument, MockOrder,
+    MockPosition, TradingConfig,
+};
 
 /// One bar of the served series, prices and volume as the decimal text the venue sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,10 +85,20 @@ pub struct MockConfig {
     /// Bars per Kraken OHLC answer. Kraken sends its whole 720-bar window at once; a smaller
     /// number makes the downloader page.
     pub kraken_page: usize,
+    /// Added to the real clock when `now_ms` is `None` (a venue clock ahead is positive).
+    pub clock_skew_ms: i64,
+    /// Keys, instruments, balances and fees of the Binance exchange.
+    pub trading: TradingConfig,
 }
 
 impl MockConfig {
+    /// Trading defaults to [`TradingConfig::new`] with `symbol` priced at the last bar's close
+    /// (100 without bars).
     pub fn new(venue: Venue, symbol: &str, interval_ms: i64, bars: Vec<MockBar>) -> MockConfig {
+        let price = bars
+            .last()
+            .and_then(|b| Fixed::parse(&b.close).ok())
+            .unwrap_or(Fixed::from_int(100));
         MockConfig {
             venue,
             symbol: symbol.to_string(),
@@ -79,6 +106,8 @@ impl MockConfig {
             bars,
             now_ms: None,
             kraken_page: venues::KRAKEN_WINDOW,
+            clock_skew_ms: 0,
+            trading: TradingConfig::new(venue == Venue::BinanceSpot, symbol, price),
         }
     }
 }
@@ -96,8 +125,23 @@ pub enum Fault {
     Garbage,
     /// The headers and half the body, then the connection is closed.
     DropMidResponse,
-    /// Answer normally, but only after this long.
+    /// Answer normally (the request runs), but only after this long.
     Stall { ms: u64 },
+    /// Close the connection without an answer before the request runs: the venue never saw it.
+    DropBeforeExecution,
+    /// Run the request (place the order), then close the connection without an answer: the
+    /// outcome the client cannot know.
+    DropAfterExecution,
+}
+
+impl Fault {
+    /// Whether the request still runs (and so changes the exchange) under this fault.
+    pub fn executes(&self) -> bool {
+        matches!(
+            self,
+            Fault::Stall { .. } | Fault::DropMidResponse | Fault::DropAfterExecution
+        )
+    }
 }
 
 /// One request the mock received.
@@ -110,6 +154,10 @@ pub struct RecordedRequest {
     pub path: String,
     /// Decoded query parameters in the order sent.
     pub query: Vec<(String, String)>,
+    /// Headers, names lowercase, in the order sent.
+    pub headers: Vec<(String, String)>,
+    /// The body as sent (empty when none).
+    pub body: String,
     /// The fault served instead of an answer, if any.
     pub fault: Option<Fault>,
 }
@@ -119,6 +167,14 @@ impl RecordedRequest {
         self.query
             .iter()
             .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A header by lowercase name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
             .map(|(_, v)| v.as_str())
     }
 }
@@ -131,10 +187,41 @@ pub struct EarlyRequest {
     pub early_by: Duration,
 }
 
-struct FaultRule {
-    from: usize,
-    until: usize,
-    fault: Fault,
+enum FaultRule {
+    /// Requests number `from..until`.
+    Numbers {
+        from: usize,
+        until: usize,
+        fault: Fault,
+    },
+    /// The next `remaining` requests with this method and path.
+    Route {
+        method: String,
+        path: String,
+        remaining: usize,
+        fault: Fault,
+    },
+}
+
+impl FaultRule {
+    /// The fault for request `n`, consuming one use of a route rule.
+    fn take(&mut self, n: usize, method: &str, path: &str) -> Option<Fault> {
+        match self {
+            FaultRule::Numbers { from, until, fault } => {
+                (*from..*until).contains(&n).then(|| fault.clone())
+            }
+            FaultRule::Route {
+                method: m,
+                path: p,
+                remaining,
+                fault,
+            } if *remaining > 0 && m == method && p == path => {
+                *remaining -= 1;
+                Some(fault.clone())
+            }
+            FaultRule::Route { .. } => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -148,13 +235,13 @@ struct State {
 /// A running mock venue. Stops when dropped.
 pub struct MockVenue {
     addr: SocketAddr,
-    state: Arc<Mutex<State>>,
+    shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
-    state.lock().unwrap_or_else(|p| p.into_inner())
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl MockVenue {
@@ -166,18 +253,21 @@ impl MockVenue {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let state = Arc::new(Mutex::new(State::default()));
         let (shutdown, stop) = oneshot::channel();
+        let spot = config.venue == Venue::BinanceSpot;
         let shared = Arc::new(Shared {
+            exchange: Mutex::new(exchange::Exchange::new(spot, &config.trading)),
+            skew_ms: AtomicI64::new(config.clock_skew_ms),
             config,
-            state: state.clone(),
+            state: Mutex::new(State::default()),
         });
+        let serving = shared.clone();
         let thread = std::thread::Builder::new()
             .name(format!("mock-venue-{}", addr.port()))
-            .spawn(move || runtime.block_on(serve(listener, shared, stop)))?;
+            .spawn(move || runtime.block_on(serve(listener, serving, stop)))?;
         Ok(MockVenue {
             addr,
-            state,
+            shared,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
@@ -195,26 +285,109 @@ impl MockVenue {
     /// Serves `fault` to requests number `from` to `from + times - 1` (from 0, counting every
     /// request the mock receives). `usize::MAX` times means for ever. Earlier rules win.
     pub fn inject(&self, from: usize, times: usize, fault: Fault) {
-        lock(&self.state).rules.push(FaultRule {
+        lock(&self.shared.state).rules.push(FaultRule::Numbers {
             from,
             until: from.saturating_add(times),
             fault,
         });
     }
 
+    /// Serves `fault` to the next `times` requests with `method` (`"POST"`) and `path`
+    /// (`"/api/v3/order"`), whatever their number. Earlier rules win.
+    pub fn inject_on(&self, method: &str, path: &str, times: usize, fault: Fault) {
+        lock(&self.shared.state).rules.push(FaultRule::Route {
+            method: method.to_string(),
+            path: path.to_string(),
+            remaining: times,
+            fault,
+        });
+    }
+
     /// Removes every fault rule; later requests get normal answers.
     pub fn clear_faults(&self) {
-        lock(&self.state).rules.clear();
+        lock(&self.shared.state).rules.clear();
     }
 
     /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.state).requests.clone()
+        lock(&self.shared.state).requests.clone()
+    }
+
+    /// The requests with `method` and `path`, in arrival order.
+    pub fn requests_to(&self, method: &str, path: &str) -> Vec<RecordedRequest> {
+        lock(&self.shared.state)
+            .requests
+            .iter()
+            .filter(|r| r.method == method && r.path == path)
+            .cloned()
+            .collect()
     }
 
     /// Requests that came before a `Retry-After` deadline had passed.
     pub fn early_requests(&self) -> Vec<EarlyRequest> {
-        lock(&self.state).early.clone()
+        lock(&self.shared.state).early.clone()
+    }
+
+    /// The venue clock now, in ms.
+    pub fn now_ms(&self) -> i64 {
+        venue_now_ms(&self.shared)
+    }
+
+    /// Moves the venue clock against the real one (when `now_ms` is not fixed).
+    pub fn set_clock_skew_ms(&self, skew_ms: i64) {
+        self.shared.skew_ms.store(skew_ms, Ordering::Relaxed);
+    }
+
+    /// Sets `symbol`'s price and matches the open orders against it (limits fill, stops
+    /// trigger).
+    pub fn set_price(&self, symbol: &str, price: Fixed) {
+        let now = self.now_ms();
+        let mut ex = lock(&self.shared.exchange);
+        ex.expire_countdowns(now);
+        ex.set_price(symbol, price, now);
+    }
+
+    /// Every order the exchange accepted, in placement order (algo orders included).
+    pub fn orders(&self) -> Vec<MockOrder> {
+        self.with_exchange(|ex| ex.orders.clone())
+    }
+
+    /// The orders still open.
+    pub fn open_orders(&self) -> Vec<MockOrder> {
+        self.with_exchange(|ex| ex.orders.iter().filter(|o| o.is_open()).cloned().collect())
+    }
+
+    /// Every order update (`NEW`, `TRADE`, `CANCELED`, `EXPIRED`), in order.
+    pub fn executions(&self) -> Vec<MockExecution> {
+        self.with_exchange(|ex| ex.executions.clone())
+    }
+
+    /// The fills (`TRADE` executions), in order.
+    pub fn fills(&self) -> Vec<MockExecution> {
+        self.with_exchange(|ex| {
+            ex.executions
+                .iter()
+                .filter(|e| e.execution_type == "TRADE")
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Spot: free and locked of `asset`. USD-M: the wallet balance as `free`.
+    pub fn balance(&self, asset: &str) -> MockBalance {
+        self.with_exchange(|ex| ex.balances.get(asset).copied().unwrap_or_default())
+    }
+
+    /// USD-M position of `symbol` (flat when none).
+    pub fn position(&self, symbol: &str) -> MockPosition {
+        self.with_exchange(|ex| ex.positions.get(symbol).copied().unwrap_or_default())
+    }
+
+    fn with_exchange<T>(&self, f: impl FnOnce(&exchange::Exchange) -> T) -> T {
+        let now = self.now_ms();
+        let mut ex = lock(&self.shared.exchange);
+        ex.expire_countdowns(now);
+        f(&ex)
     }
 }
 
@@ -231,7 +404,9 @@ impl Drop for MockVenue {
 
 struct Shared {
     config: MockConfig,
-    state: Arc<Mutex<State>>,
+    state: Mutex<State>,
+    exchange: Mutex<exchange::Exchange>,
+    skew_ms: AtomicI64,
 }
 
 async fn serve(
@@ -265,12 +440,13 @@ async fn serve(
 
 type MockBody = BoxBody<Bytes, std::io::Error>;
 
-/// The venue clock in ms.
-fn now_ms(config: &MockConfig) -> i64 {
-    config.now_ms.unwrap_or_else(|| {
-        SystemTime::now()
+/// The venue clock in ms: the fixed `now_ms`, else the real clock plus the skew.
+fn venue_now_ms(shared: &Shared) -> i64 {
+    shared.config.now_ms.unwrap_or_else(|| {
+        let real = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        real.saturating_add(shared.skew_ms.load(Ordering::Relaxed))
     })
 }
 
@@ -310,8 +486,17 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What arrived, before anything is decided about it.
+struct Arrived {
+    method: String,
+    path: String,
+    raw_query: String,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
 /// Records the request and picks the fault to serve, if any.
-fn record(shared: &Shared, req: &Request<Incoming>) -> (RecordedRequest, Option<Fault>) {
+fn record(shared: &Shared, req: &Arrived) -> (RecordedRequest, Option<Fault>) {
     let now = Instant::now();
     let mut st = lock(&shared.state);
     let n = st.requests.len();
@@ -325,46 +510,102 @@ fn record(shared: &Shared, req: &Request<Incoming>) -> (RecordedRequest, Option<
     }
     let fault = st
         .rules
-        .iter()
-        .find(|r| (r.from..r.until).contains(&n))
-        .map(|r| r.fault.clone());
+        .iter_mut()
+        .find_map(|r| r.take(n, &req.method, &req.path));
     let rec = RecordedRequest {
         n,
         at: now,
-        method: req.method().as_str().to_string(),
-        path: req.uri().path().to_string(),
-        query: decode_query(req.uri().query().unwrap_or("")),
+        method: req.method.clone(),
+        path: req.path.clone(),
+        query: decode_query(&req.raw_query),
+        headers: req.headers.clone(),
+        body: req.body.clone(),
         fault: fault.clone(),
     };
     st.requests.push(rec.clone());
     (rec, fault)
 }
 
+async fn read_request(req: Request<hyper::body::Incoming>) -> Arrived {
+    let (parts, body) = req.into_parts();
+    let body = match body.collect().await {
+        Ok(b) => String::from_utf8_lossy(&b.to_bytes()).into_owned(),
+        Err(_) => String::new(),
+    };
+    let headers = parts
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            let v = String::from_utf8_lossy(v.as_bytes()).into_owned();
+            (k.as_str().to_ascii_lowercase(), v)
+        })
+        .collect();
+    Arrived {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        raw_query: parts.uri.query().unwrap_or("").to_string(),
+        headers,
+        body,
+    }
+}
+
+/// The venue's answer, running the request (orders change the exchange).
+fn execute(shared: &Shared, req: &Arrived, rec: &RecordedRequest, now_ms: i64) -> venues::Answer {
+    let config = &shared.config;
+    if matches!(config.venue, Venue::BinanceSpot | Venue::BinanceUsdm) {
+        let http = binance::HttpRequest {
+            method: &req.method,
+            path: &req.path,
+            raw_query: &req.raw_query,
+            body: &req.body,
+            api_key: rec.header("x-mbx-apikey"),
+        };
+        if let Some(answer) = binance::answer(&mut lock(&shared.exchange), &http, now_ms) {
+            return answer;
+        }
+    }
+    venues::answer(config, &rec.path, &rec.query, now_ms)
+}
+
 async fn handle(
     shared: Arc<Shared>,
-    req: Request<Incoming>,
-) -> Result<Response<MockBody>, Infallible> {
-    let (rec, fault) = record(&shared, &req);
-    let config = &shared.config;
+    req: Request<hyper::body::Incoming>,
+) -> Result<Response<MockBody>, std::io::Error> {
+    let incoming = read_request(req).await;
+    let (rec, fault) = record(&shared, &incoming);
+    let venue = shared.config.venue;
     if let Some(Fault::Stall { ms }) = fault {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
-    let answer = venues::answer(config, &rec.path, &rec.query, now_ms(config));
+    let runs = fault.as_ref().is_none_or(Fault::executes);
+    let answer = runs.then(|| execute(&shared, &incoming, &rec, venue_now_ms(&shared)));
+    let body = || answer.as_ref().map_or(String::new(), |a| a.body.clone());
     let response = match fault {
-        None | Some(Fault::Stall { .. }) => full(answer.status, answer.body),
+        None | Some(Fault::Stall { .. }) => match &answer {
+            Some(a) => full(a.status, a.body.clone()),
+            None => full(500, venues::server_error(venue)),
+        },
         Some(Fault::RateLimited { retry_after_secs }) => {
-            let (status, body) = venues::rate_limited(config.venue, false);
+            let (status, body) = venues::rate_limited(venue, false);
             limited(&shared, status, body, retry_after_secs)
         }
         Some(Fault::Banned { retry_after_secs }) => {
-            let (status, body) = venues::rate_limited(config.venue, true);
+            let (status, body) = venues::rate_limited(venue, true);
             limited(&shared, status, body, retry_after_secs)
         }
-        Some(Fault::ServerError) => full(500, venues::server_error(config.venue)),
+        Some(Fault::ServerError) => full(500, venues::server_error(venue)),
         Some(Fault::Garbage) => full(200, "<html><body>502 Bad Gateway</body></html>{\"".into()),
-        Some(Fault::DropMidResponse) => truncated(answer.body),
+        Some(Fault::DropMidResponse) => truncated(body()),
+        Some(Fault::DropBeforeExecution) => {
+            return Err(std::io::Error::other(
+                "mock venue dropped the request unread",
+            ));
+        }
+        Some(Fault::DropAfterExecution) => {
+            return Err(std::io::Error::other("mock venue dropped the answer"));
+        }
     };
-    Ok(with_date(response, now_ms(config)))
+    Ok(with_date(response, venue_now_ms(&shared)))
 }
 
 fn status(code: u16) -> StatusCode {

@@ -1,5 +1,6 @@
 //! The mock's own contract: each dialect's paging, the venue clock, faults, the request log,
-//! clean shutdown.
+//! clean shutdown; and its exchange: signature and timing checks with Binance's codes, its own
+//! HMAC against published vectors, exchangeInfo, and matching and settlement.
 
 use std::time::Duration;
 
@@ -222,4 +223,243 @@ fn http_date_is_imf_fixdate() {
     assert_eq!(http_date(784_111_777_000), "Sun, 06 Nov 1994 08:49:37 GMT");
     assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
     assert_eq!(http_date(T0 + 59_999), "Mon, 01 Jan 2024 00:00:59 GMT");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The exchange side
+
+fn fx(text: &str) -> Fixed {
+    Fixed::parse_exact(text).expect("decimal")
+}
+
+fn exchange_mock(venue: Venue) -> MockVenue {
+    let mut config = MockConfig::new(venue, "BTCUSDT", MIN, Vec::new());
+    config.trading = TradingConfig::new(venue == Venue::BinanceSpot, "BTCUSDT", fx("50000"));
+    MockVenue::start(config).expect("mock starts")
+}
+
+#[test]
+fn the_mock_hmac_is_rfc_2104_and_matches_binance_published_example() {
+    // Binance spot docs, SIGNED endpoint example (HMAC).
+    let secret = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";
+    let payload = "symbol=LTCBTC&side=BUY&type=LIMIT&timeInForce=GTC&quantity=1&price=0.1&\
+                   recvWindow=5000&timestamp=1499827319559";
+    assert_eq!(
+        binance::hmac_sha256_hex(secret.as_bytes(), payload.as_bytes()),
+        "c8db56825ae71d6d79447849e617115f4a920fa2acdcab2b053c4b2838bd6b71"
+    );
+    // RFC 4231 test cases 2 (short key) and 6 (key longer than the block).
+    assert_eq!(
+        binance::hmac_sha256_hex(b"Jefe", b"what do ya want for nothing?"),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+    assert_eq!(
+        binance::hmac_sha256_hex(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First"
+        ),
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+    );
+}
+
+/// POSTs `body` (signed with `secret` unless `signature` is given) to the spot order endpoint.
+async fn post_order(m: &MockVenue, key: Option<&str>, body: &str, signature: &str) -> (u16, Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut req = reqwest::Client::new()
+        .post(format!("{}/api/v3/order", m.url()))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("{body}&signature={signature}"));
+    if let Some(key) = key {
+        req = req.header("X-MBX-APIKEY", key);
+    }
+    let r = req.send().await.expect("answer");
+    let status = r.status().as_u16();
+    (
+        status,
+        serde_json::from_str(&r.text().await.expect("body")).expect("json"),
+    )
+}
+
+#[tokio::test]
+async fn the_mock_verifies_key_signature_and_timing_with_binance_codes() {
+    let m = exchange_mock(Venue::BinanceSpot);
+    let body = |ts: i64| {
+        format!("symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.01&recvWindow=5000&timestamp={ts}")
+    };
+    let sign = |text: &str| crate::sign::binance_hmac_signature(MOCK_SECRET, text);
+    let now = m.now_ms();
+    let key = Some(MOCK_API_KEY);
+    let code = |v: &Value| v["code"].as_i64();
+
+    let (status, v) = post_order(&m, None, &body(now), &sign(&body(now))).await;
+    assert_eq!((status, code(&v)), (401, Some(-2014)));
+    let (status, v) = post_order(&m, Some("nobody"), &body(now), &sign(&body(now))).await;
+    assert_eq!((status, code(&v)), (401, Some(-2015)));
+    let tampered = body(now).replace("0.01", "0.02");
+    let (status, v) = post_order(&m, key, &tampered, &sign(&body(now))).await;
+    assert_eq!((status, code(&v)), (400, Some(-1022)));
+    assert_eq!(v["msg"], "Signature for this request is not valid.");
+    let stale = body(now - 6000);
+    let (_, v) = post_order(&m, key, &stale, &sign(&stale)).await;
+    assert_eq!(code(&v), Some(-1021));
+    assert_eq!(
+        v["msg"],
+        "Timestamp for this request is outside of the recvWindow."
+    );
+    let ahead = body(now + 3000);
+    let (_, v) = post_order(&m, key, &ahead, &sign(&ahead)).await;
+    assert_eq!(
+        v["msg"],
+        "Timestamp for this request was 1000ms ahead of the server's time."
+    );
+    assert!(m.orders().is_empty(), "nothing refused was placed");
+
+    let (status, v) = post_order(&m, key, &body(now), &sign(&body(now))).await;
+    assert_eq!((status, v["status"].as_str()), (200, Some("FILLED")));
+    assert_eq!(v["fills"][0]["price"], "50000.00000000");
+    assert_eq!(m.orders().len(), 1);
+}
+
+#[tokio::test]
+async fn time_endpoints_follow_the_venue_clock_and_its_skew() {
+    for (venue, path) in [
+        (Venue::BinanceSpot, "/api/v3/time"),
+        (Venue::BinanceUsdm, "/fapi/v1/time"),
+        (Venue::Bybit, "/v5/market/time"),
+        (Venue::Okx, "/api/v5/public/time"),
+        (Venue::Kraken, "/0/public/Time"),
+    ] {
+        let m = start(venue, "BTCUSDT", 1, T0 + 5 * MIN + 250);
+        let (status, v, _) = get(format!("{}{path}", m.url())).await;
+        assert_eq!(status, 200, "{venue:?}");
+        let ms = match venue {
+            Venue::BinanceSpot | Venue::BinanceUsdm => v["serverTime"].as_i64(),
+            Venue::Bybit => v["time"].as_i64(),
+            Venue::Okx => v["data"][0]["ts"].as_str().and_then(|t| t.parse().ok()),
+            Venue::Kraken => v["result"]["unixtime"].as_i64().map(|s| s * 1000 + 250),
+        };
+        assert_eq!(ms, Some(T0 + 5 * MIN + 250), "{venue:?}");
+    }
+    let m = exchange_mock(Venue::BinanceSpot);
+    m.set_clock_skew_ms(-60_000);
+    let (_, v, _) = get(format!("{}/api/v3/time", m.url())).await;
+    let real = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    let behind = real - v["serverTime"].as_i64().expect("time");
+    assert!((59_000..61_000).contains(&behind), "{behind}");
+}
+
+#[tokio::test]
+async fn exchange_info_carries_the_filters_the_exchange_enforces() {
+    for venue in [Venue::BinanceSpot, Venue::BinanceUsdm] {
+        let m = exchange_mock(venue);
+        let path = if venue == Venue::BinanceSpot {
+            "/api/v3/exchangeInfo"
+        } else {
+            "/fapi/v1/exchangeInfo"
+        };
+        let r = reqwest::get(format!("{}{path}", m.url()))
+            .await
+            .expect("answer");
+        let list = crate::binance::parse_exchange_info(&r.text().await.expect("body"))
+            .expect("the codec reads it");
+        let i = &list[0];
+        assert_eq!(
+            (
+                i.tick_size,
+                i.lot_size,
+                i.min_qty,
+                i.max_qty,
+                i.min_notional
+            ),
+            (
+                fx("0.01"),
+                fx("0.00001"),
+                fx("0.00001"),
+                fx("9000"),
+                fx("5")
+            ),
+            "{venue:?}"
+        );
+    }
+}
+
+fn new_order(symbol: &str, id: &str, side: keel_engine::event::Side) -> exchange::NewOrder {
+    exchange::NewOrder {
+        symbol: symbol.into(),
+        client_order_id: id.into(),
+        side,
+        order_type: "MARKET".into(),
+        kind: exchange::OrderKind::Market,
+        time_in_force: String::new(),
+        price: Fixed::ZERO,
+        stop_price: Fixed::ZERO,
+        qty: fx("1"),
+        reduce_only: false,
+        algo: false,
+    }
+}
+
+#[test]
+fn usdm_positions_average_in_realize_on_the_way_out_and_flip() {
+    use keel_engine::event::Side::{Buy, Sell};
+    let config = TradingConfig::new(false, "BTCUSDT", fx("100"));
+    let mut ex = exchange::Exchange::new(false, &config);
+    ex.place(new_order("BTCUSDT", "a", Buy), 1).expect("buy");
+    ex.set_price("BTCUSDT", fx("110"), 2);
+    ex.place(new_order("BTCUSDT", "b", Buy), 3).expect("buy");
+    let p = ex.positions["BTCUSDT"];
+    assert_eq!((p.qty, p.entry_price), (fx("2"), fx("105")));
+    ex.set_price("BTCUSDT", fx("120"), 4);
+    let mut flip = new_order("BTCUSDT", "c", Sell);
+    flip.qty = fx("3");
+    ex.place(flip, 5).expect("sell");
+    let p = ex.positions["BTCUSDT"];
+    assert_eq!((p.qty, p.entry_price), (fx("-1"), fx("120")));
+    let last = ex.executions.last().expect("fill");
+    assert_eq!(last.realized_pnl, fx("30"), "2 × (120 − 105)");
+    // Fees 0.05 %: 100 + 110 + 360 traded.
+    assert_eq!(ex.balances["USDT"].free, fx("100029.715"));
+    // Reduce-only must reduce: a sell would add to the short.
+    let mut more = new_order("BTCUSDT", "d", Sell);
+    more.reduce_only = true;
+    assert_eq!(ex.place(more, 6).expect_err("increases").code, -2022);
+}
+
+#[test]
+fn spot_ioc_that_cannot_fill_expires_and_every_change_is_an_execution() {
+    use keel_engine::event::Side::Buy;
+    let config = TradingConfig::new(true, "BTCUSDT", fx("100"));
+    let mut ex = exchange::Exchange::new(true, &config);
+    let mut ioc = new_order("BTCUSDT", "ioc", Buy);
+    ioc.order_type = "LIMIT".into();
+    ioc.kind = exchange::OrderKind::Limit { post_only: false };
+    ioc.time_in_force = "IOC".into();
+    ioc.price = fx("99");
+    let idx = ex.place(ioc, 1).expect("accepted");
+    assert_eq!(ex.orders[idx].status, "EXPIRED");
+    assert_eq!(ex.balances["USDT"].locked, Fixed::ZERO, "lock released");
+    let kinds: Vec<&str> = ex
+        .executions
+        .iter()
+        .map(|e| e.execution_type.as_str())
+        .collect();
+    assert_eq!(kinds, ["NEW", "EXPIRED"]);
+    let mut big = new_order("BTCUSDT", "big", Buy);
+    big.qty = fx("2000");
+    let e = ex.place(big, 2).expect_err("200,000 USDT needed");
+    assert_eq!(
+        (e.code, e.msg.as_str()),
+        (
+            -2010,
+            "Account has insufficient balance for requested action."
+        )
+    );
+    let mut unknown = new_order("ETHUSDT", "x", Buy);
+    unknown.qty = fx("1");
+    assert_eq!(
+        ex.place(unknown, 3).expect_err("no such symbol").code,
+        -1121
+    );
 }

@@ -1,4 +1,4 @@
-//! The kline dialects the mock speaks: parameters, paging semantics, limits, row layout and
+//! The kline (and server time) dialects the mock speaks: parameters, paging semantics, limits, row layout and
 //! error bodies of each venue, written from the venues' documentation, independently of the
 //! codecs (which the tests check against it).
 
@@ -80,6 +80,26 @@ pub(super) fn answer(
         (Venue::Okx, "/api/v5/market/candles") => okx(config, query, now_ms, true),
         (Venue::Okx, "/api/v5/market/history-candles") => okx(config, query, now_ms, false),
         (Venue::Kraken, "/0/public/OHLC") => kraken(config, query, now_ms),
+        (Venue::BinanceSpot, "/api/v3/time") | (Venue::BinanceUsdm, "/fapi/v1/time") => {
+            ok(json!({ "serverTime": now_ms }))
+        }
+        (Venue::Bybit, "/v5/market/time") => ok(json!({
+            "retCode": 0,
+            "retMsg": "OK",
+            "result": {
+                "timeSecond": (now_ms / 1000).to_string(),
+                "timeNano": (i128::from(now_ms) * 1_000_000).to_string()
+            },
+            "retExtInfo": {},
+            "time": now_ms
+        })),
+        (Venue::Okx, "/api/v5/public/time") => {
+            ok(json!({"code": "0", "msg": "", "data": [{"ts": now_ms.to_string()}]}))
+        }
+        (Venue::Kraken, "/0/public/Time") => ok(json!({
+            "error": [],
+            "result": {"unixtime": now_ms.div_euclid(1000), "rfc1123": super::http_date(now_ms)}
+        })),
         (Venue::BinanceSpot | Venue::BinanceUsdm, _) => err(
             404,
             json!({"code": -1000, "msg": format!("mock: no route {path}")}),

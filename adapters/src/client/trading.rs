@@ -1,0 +1,441 @@
+//! Typed trading calls on a [`RestClient`]: place, cancel, query, list, balances, positions and
+//! the dead-man switch, answered in the normalized vocabulary of [`crate::model`].
+//!
+//! Implemented for Binance spot and Binance USD-M (where stop and take-profit orders go through
+//! the Algo Order API, and cancel, query and listing cover both families); the other venues
+//! answer `unsupported` without sending anything.
+//!
+//! Placing an order is the one call that is not simply retried. A placement whose answer is
+//! lost (timeout, dropped connection, 5xx: `VenueError::UnknownOutcome`) may or may not have
+//! created the order, and Binance refuses a repeated client order id only while the first
+//! order is still open, so a blind resend could trade twice. [`RestClient::place_order`]
+//! therefore asks the venue for the client order id first, and sends again only when the venue
+//! answers that it has no such order; at most [`MAX_PLACEMENTS`] sends in all. An order without
+//! a client id cannot be looked up, so its lost answer is returned as the error.
+//!
+//! When the client knows the instrument ([`RestClient::load_instruments`],
+//! [`RestClient::set_instruments`]), an order is rounded and checked against its filters
+//! ([`crate::rules::check_order`]) before anything is sent: a violation costs no request. A
+//! market order's minimum notional is left to the venue, since no reference price is known here.
+
+use std::time::Duration;
+
+use keel_engine::symbol::Symbol;
+
+use super::binance::{self as bn, Market};
+use super::{ClientError, Response, RestClient, describe};
+use crate::model::{
+    BalanceUpdate, FillEvent, Instrument, OrderEvent, OrderSpec, OrderSpecKind, PositionUpdate,
+    RestRequest, VenueError, VenueEvent,
+};
+
+/// Most times one placement is sent (the first send and the resends after the venue said it
+/// had no such order).
+pub const MAX_PLACEMENTS: u32 = 3;
+
+/// What the venue said about an order, from a placement, a query or a cancel.
+pub type OrderStatusReport = OrderEvent;
+
+/// A placed order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct OrderAck {
+    /// The order as the venue reported it.
+    pub order: OrderEvent,
+    /// Fills the placement answer carried (spot `FULL` answers); empty otherwise, and empty
+    /// when the order was found by a query after a lost answer: its fills then come from the
+    /// private stream (or the venue's trade list).
+    pub fills: Vec<FillEvent>,
+    pub placement: Placement,
+}
+
+/// How a placement reached the venue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// Answered on the first send.
+    Sent,
+    /// The answer to one of `sends` sends was lost; the venue had the order when asked by its
+    /// client id, so it was not sent again.
+    FoundAfterUnknownOutcome { sends: u32 },
+    /// Earlier answers were lost and the venue said it had no such order, so the order was sent
+    /// again; the last of `sends` sends was answered.
+    Resent { sends: u32 },
+}
+
+impl RestClient {
+    fn venue_error(&self, request: String, status: Option<u16>, error: VenueError) -> ClientError {
+        ClientError {
+            venue: self.config.venue.name(),
+            request,
+            status,
+            error,
+            attempts: 0,
+        }
+    }
+
+    /// The Binance market of this client, or `unsupported` for `what`.
+    fn market(&self, what: &str) -> Result<Market, ClientError> {
+        bn::market(self.config.venue).ok_or_else(|| {
+            let error = VenueError::Other {
+                code: "unsupported".into(),
+                message: format!(
+                    "{what} is not implemented for {} yet",
+                    self.config.venue.name()
+                ),
+            };
+            self.venue_error(what.to_string(), None, error)
+        })
+    }
+
+    fn built(
+        &self,
+        what: &str,
+        built: Result<RestRequest, crate::binance::BuildError>,
+    ) -> Result<RestRequest, ClientError> {
+        built.map_err(|e| {
+            let error = VenueError::Other {
+                code: "invalid-request".into(),
+                message: e.to_string(),
+            };
+            self.venue_error(format!("{what} (not sent)"), None, error)
+        })
+    }
+
+    /// The events of a successful answer; an answer keel cannot read is an error naming it.
+    fn events(
+        &self,
+        market: Market,
+        req: &RestRequest,
+        r: &Response,
+    ) -> Result<Vec<VenueEvent>, ClientError> {
+        bn::decode(market, &r.body).map_err(|e| {
+            let error = VenueError::Other {
+                code: "decode".into(),
+                message: e.to_string(),
+            };
+            ClientError {
+                attempts: r.attempts,
+                ..self.venue_error(describe(req), Some(r.status), error)
+            }
+        })
+    }
+
+    async fn send_for_events(
+        &self,
+        market: Market,
+        req: &RestRequest,
+    ) -> Result<Vec<VenueEvent>, ClientError> {
+        let r = self.send(req).await?;
+        self.events(market, req, &r)
+    }
+
+    /// Replaces the instruments orders are checked against.
+    pub fn set_instruments(&self, instruments: impl IntoIterator<Item = Instrument>) {
+        let mut map = super::lock(&self.instruments);
+        map.clear();
+        map.extend(instruments.into_iter().map(|i| (i.symbol, i)));
+    }
+
+    /// The trading rules known for `symbol`.
+    pub fn instrument(&self, symbol: &Symbol) -> Option<Instrument> {
+        super::lock(&self.instruments).get(symbol).cloned()
+    }
+
+    /// Reads the venue's exchangeInfo and keeps its instruments for the pre-send checks.
+    pub async fn load_instruments(&self) -> Result<Vec<Instrument>, ClientError> {
+        let market = self.market("exchangeInfo")?;
+        let req = bn::exchange_info(market);
+        let r = self.send(&req).await?;
+        let list = crate::binance::parse_exchange_info(&r.body).map_err(|e| {
+            let error = VenueError::Other {
+                code: "decode".into(),
+                message: e.to_string(),
+            };
+            self.venue_error(describe(&req), Some(r.status), error)
+        })?;
+        self.set_instruments(list.clone());
+        Ok(list)
+    }
+
+    /// `spec` rounded to its instrument's tick and lot and checked against its filters, when
+    /// the instrument is known; `spec` itself otherwise.
+    fn check_rules(&self, spec: &OrderSpec) -> Result<OrderSpec, ClientError> {
+        let Some(mut instrument) = self.instrument(&spec.symbol) else {
+            return Ok(spec.clone());
+        };
+        if spec.kind == OrderSpecKind::Market {
+            instrument.min_notional = keel_engine::fixed::Fixed::ZERO;
+        }
+        crate::rules::check_order(&instrument, spec, None).map_err(|error| {
+            let what = format!(
+                "place order {} {} (not sent)",
+                spec.symbol, spec.client_order_id
+            );
+            self.venue_error(what, None, error)
+        })
+    }
+
+    /// Places `spec` and returns the venue's view of it. See the module doc for what happens
+    /// when the answer is lost; rate limits and timestamp refusals are retried by `send`,
+    /// since the venue ran nothing.
+    pub async fn place_order(&self, spec: &OrderSpec) -> Result<OrderAck, ClientError> {
+        let market = self.market("place order")?;
+        let spec = self.check_rules(spec)?;
+        let req = self.built("place order", bn::place(market, &spec))?;
+        let algo = bn::is_algo(market, &spec);
+        let mut sends = 0;
+        loop {
+            sends += 1;
+            let e = match self.send(&req).await {
+                Ok(r) => {
+                    let (order, fills) = self.order_answer(market, &req, &r)?;
+                    let placement = if sends == 1 {
+                        Placement::Sent
+                    } else {
+                        Placement::Resent { sends }
+                    };
+                    return Ok(OrderAck {
+                        order,
+                        fills,
+                        placement,
+                    });
+                }
+                Err(e) => e,
+            };
+            let lost = matches!(e.error, VenueError::UnknownOutcome(_));
+            // A resend refused as a duplicate: an earlier send did land after all.
+            let landed = sends > 1 && e.error == VenueError::DuplicateClientOrderId;
+            if !(lost || landed) || spec.client_order_id.is_empty() {
+                return Err(e);
+            }
+            // Give a placement still in flight the time to land before asking for it.
+            self.sleep(self.config.retry.base_delay).await;
+            match self.find_placed(market, &spec, algo).await {
+                Ok(Some(order)) => {
+                    return Ok(OrderAck {
+                        order,
+                        fills: Vec::new(),
+                        placement: Placement::FoundAfterUnknownOutcome { sends },
+                    });
+                }
+                Ok(None) if lost && sends < MAX_PLACEMENTS => {}
+                Ok(None) => return Err(e),
+                Err(q) => return Err(unreconciled(e, &spec.client_order_id, &q)),
+            }
+        }
+    }
+
+    fn order_answer(
+        &self,
+        market: Market,
+        req: &RestRequest,
+        r: &Response,
+    ) -> Result<(OrderEvent, Vec<FillEvent>), ClientError> {
+        let mut order = None;
+        let mut fills = Vec::new();
+        for event in self.events(market, req, r)? {
+            match event {
+                VenueEvent::Order(o) if order.is_none() => order = Some(o),
+                VenueEvent::Fill(f) => fills.push(f),
+                _ => {}
+            }
+        }
+        let order = order.ok_or_else(|| {
+            let error = VenueError::Other {
+                code: "decode".into(),
+                message: "the answer carries no order".into(),
+            };
+            self.venue_error(describe(req), Some(r.status), error)
+        })?;
+        Ok((order, fills))
+    }
+
+    /// The order a lost placement may have created, asked for by its client id.
+    async fn find_placed(
+        &self,
+        market: Market,
+        spec: &OrderSpec,
+        algo: bool,
+    ) -> Result<Option<OrderEvent>, ClientError> {
+        let req = self.built(
+            "query order",
+            bn::query(market, &spec.symbol, &spec.client_order_id, algo),
+        )?;
+        self.one_order(market, &req).await
+    }
+
+    /// The order an answer describes; `None` when the venue says there is no such order.
+    async fn one_order(
+        &self,
+        market: Market,
+        req: &RestRequest,
+    ) -> Result<Option<OrderEvent>, ClientError> {
+        match self.send(req).await {
+            Ok(r) => Ok(Some(self.order_answer(market, req, &r)?.0)),
+            Err(e) if matches!(e.error, VenueError::OrderNotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The venue's view of the order with `client_order_id` (on USD-M a regular order, else a
+    /// conditional one); `None` when the venue has none.
+    pub async fn query_order(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &str,
+    ) -> Result<Option<OrderStatusReport>, ClientError> {
+        let market = self.market("query order")?;
+        for &algo in families(market) {
+            let req = self.built(
+                "query order",
+                bn::query(market, symbol, client_order_id, algo),
+            )?;
+            if let Some(order) = self.one_order(market, &req).await? {
+                return Ok(Some(order));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Cancels the open order with `client_order_id`. Returns the canceled order when the venue
+    /// describes it (spot, USD-M regular orders; not USD-M conditional orders). An order the
+    /// venue does not know, or that is already done, is `VenueError::OrderNotFound`.
+    pub async fn cancel_order(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &str,
+    ) -> Result<Option<OrderEvent>, ClientError> {
+        let market = self.market("cancel order")?;
+        let mut last = None;
+        for &algo in families(market) {
+            let req = self.built(
+                "cancel order",
+                bn::cancel(market, symbol, client_order_id, algo),
+            )?;
+            match self.send(&req).await {
+                Ok(r) => {
+                    let events = self.events(market, &req, &r)?;
+                    return Ok(events.into_iter().find_map(|e| match e {
+                        VenueEvent::Order(o) => Some(o),
+                        _ => None,
+                    }));
+                }
+                Err(e) if matches!(e.error, VenueError::OrderNotFound(_)) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            let error = VenueError::OrderNotFound(client_order_id.to_string());
+            self.venue_error("cancel order".into(), None, error)
+        }))
+    }
+
+    /// Cancels every open order on `symbol` (on USD-M conditional orders too). Returns the
+    /// canceled orders where the venue lists them (spot); having none open is not an error.
+    pub async fn cancel_all(&self, symbol: &Symbol) -> Result<Vec<OrderEvent>, ClientError> {
+        let market = self.market("cancel all")?;
+        let mut out = Vec::new();
+        for req in bn::cancel_all(market, symbol) {
+            match self.send_for_events(market, &req).await {
+                Ok(events) => out.extend(orders(events)),
+                // Spot answers "Unknown order sent." when nothing is open.
+                Err(e) if matches!(e.error, VenueError::OrderNotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The open orders on `symbol` (all symbols when `None`), conditional ones included.
+    pub async fn open_orders(
+        &self,
+        symbol: Option<&Symbol>,
+    ) -> Result<Vec<OrderEvent>, ClientError> {
+        let market = self.market("open orders")?;
+        let mut out = Vec::new();
+        for req in bn::open_orders(market, symbol) {
+            out.extend(orders(self.send_for_events(market, &req).await?));
+        }
+        Ok(out)
+    }
+
+    /// The account's balances (spot: free and locked per asset; USD-M: available and the rest
+    /// of the wallet per margin asset).
+    pub async fn balances(&self) -> Result<Vec<BalanceUpdate>, ClientError> {
+        let market = self.market("balances")?;
+        let events = self.send_for_events(market, &bn::balances(market)).await?;
+        Ok(events
+            .into_iter()
+            .filter_map(|e| match e {
+                VenueEvent::Balance(b) => Some(b),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The open positions (USD-M; spot has none and answers `unsupported`).
+    pub async fn positions(&self) -> Result<Vec<PositionUpdate>, ClientError> {
+        let market = self.market("positions")?;
+        let Some(req) = bn::positions(market) else {
+            let error = VenueError::Other {
+                code: "unsupported".into(),
+                message: "a spot account has balances, not positions".into(),
+            };
+            return Err(self.venue_error("positions".into(), None, error));
+        };
+        let events = self.send_for_events(market, &req).await?;
+        Ok(events
+            .into_iter()
+            .filter_map(|e| match e {
+                VenueEvent::Position(p) => Some(p),
+                _ => None,
+            })
+            .collect())
+    }
+
+    /// The dead-man switch (USD-M `countdownCancelAll`): every open order on `symbol` is
+    /// canceled unless this is called again within `countdown`; zero disarms it. Binance counts
+    /// in ms; keep calling at a fraction of the countdown.
+    pub async fn cancel_all_after(
+        &self,
+        symbol: &Symbol,
+        countdown: Duration,
+    ) -> Result<(), ClientError> {
+        let market = self.market("dead-man switch")?;
+        let ms = u64::try_from(countdown.as_millis()).unwrap_or(u64::MAX);
+        let Some(req) = bn::dead_man_switch(market, symbol, ms) else {
+            let error = VenueError::Other {
+                code: "unsupported".into(),
+                message: "Binance spot has no dead-man switch".into(),
+            };
+            return Err(self.venue_error("dead-man switch".into(), None, error));
+        };
+        self.send(&req).await.map(|_| ())
+    }
+}
+
+/// The order families to look in: USD-M regular, then conditional (algo) orders.
+fn families(market: Market) -> &'static [bool] {
+    match market {
+        Market::Spot => &[false],
+        Market::Usdm => &[false, true],
+    }
+}
+
+fn orders(events: Vec<VenueEvent>) -> impl Iterator<Item = OrderEvent> {
+    events.into_iter().filter_map(|e| match e {
+        VenueEvent::Order(o) => Some(o),
+        _ => None,
+    })
+}
+
+/// A lost placement that could not be looked up: still an unknown outcome, now saying why.
+fn unreconciled(lost: ClientError, client_order_id: &str, query: &ClientError) -> ClientError {
+    let detail = format!(
+        "{}; asking the venue for client order id {client_order_id} failed too: {}",
+        lost.error, query.error
+    );
+    ClientError {
+        error: VenueError::UnknownOutcome(detail),
+        ..lost
+    }
+}
