@@ -48,6 +48,7 @@
 mod conn;
 pub mod gap;
 mod plan;
+pub mod private;
 
 #[cfg(test)]
 mod tests;

@@ -76,7 +76,7 @@ pub fn plan(config: &WsConfig) -> Result<Vec<ConnPlan>, WsError> {
     Ok(plans)
 }
 
-fn check_base(base: &str) -> Result<(), WsError> {
+pub(super) fn check_base(base: &str) -> Result<(), WsError> {
     let rest = base
         .strip_prefix("ws://")
         .or_else(|| base.strip_prefix("wss://"))
@@ -91,7 +91,7 @@ fn check_base(base: &str) -> Result<(), WsError> {
 
 /// `wss://stream.binance.com:9443/stream?streams=x` on `ws://127.0.0.1:4000` →
 /// `ws://127.0.0.1:4000/stream?streams=x`.
-fn rebase(url: &str, base: &str) -> String {
+pub(super) fn rebase(url: &str, base: &str) -> String {
     let after_scheme = url.find("://").map_or(0, |i| i + 3);
     let path_at = url[after_scheme..]
         .find('/')

@@ -26,6 +26,7 @@
 //! [`samples`] builds scripts of realistic frames for each venue.
 
 mod dialect;
+pub mod private;
 pub mod samples;
 
 use std::net::SocketAddr;
