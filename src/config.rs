@@ -33,6 +33,7 @@ pub struct BacktestFile {
     pub failsafe: Option<crate::session_config::FailsafeSection>,
     pub alerts: Option<crate::session_config::AlertsSection>,
     pub metrics: Option<crate::session_config::MetricsSection>,
+    pub postgres: Option<crate::session_config::PostgresSection>,
 }
 
 /// `[market]`: what the account trades.
@@ -497,6 +498,7 @@ pub fn session_from_text(path: &Path, text: String) -> Result<SessionSpec> {
             failsafe: file.failsafe.as_ref(),
             alerts: file.alerts.as_ref(),
             metrics: file.metrics.as_ref(),
+            postgres: file.postgres.as_ref(),
         };
         let interval = Interval::parse(&file.data.interval)
             .map_err(anyhow::Error::msg)

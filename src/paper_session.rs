@@ -121,6 +121,18 @@ pub fn run_cli(config: &Path, for_seconds: Option<u64>) -> Result<ExitCode> {
         ),
         None => None,
     };
+    let sink = match &session.runtime.postgres {
+        Some(p) => {
+            let mut cfg = crate::pgsink::SessionSinkConfig::new(p.url.clone(), p.session.clone());
+            cfg.password = std::env::var(&p.password_env).ok();
+            cfg.candles_table = p.candles_table.clone();
+            cfg.fills_table = p.fills_table.clone();
+            cfg.validate()
+                .map_err(|e| anyhow!("{}: [postgres] {e}", config.display()))?;
+            Some(cfg)
+        }
+        None => None,
+    };
     let listener = crate::metrics::bind(&session.runtime.metrics_listen.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -128,12 +140,13 @@ pub fn run_cli(config: &Path, for_seconds: Option<u64>) -> Result<ExitCode> {
         .thread_name("keel-io")
         .build()
         .context("cannot start the I/O runtime")?;
-    run(session, token, listener, &runtime, for_seconds)
+    run(session, token, sink, listener, &runtime, for_seconds)
 }
 
 fn run(
     session: SessionSpec,
     token: Option<BotToken>,
+    sink: Option<crate::pgsink::SessionSinkConfig>,
     listener: std::net::TcpListener,
     runtime: &tokio::runtime::Runtime,
     for_seconds: Option<u64>,
@@ -180,7 +193,14 @@ fn run(
     alerter.send(Alert::Startup {
         text: format!("paper session started; {described}"),
     });
-    let mut monitor = Monitor::new(metrics.clone(), alerter.clone(), &rt, &strategy);
+    let (sink, sink_task) = match sink {
+        Some(cfg) => {
+            let (sink, task) = crate::pgsink::spawn_session_sink(cfg, runtime.handle());
+            (Some(sink), Some(task))
+        }
+        None => (None, None),
+    };
+    let mut monitor = Monitor::new(metrics.clone(), alerter.clone(), &rt, &strategy, sink);
     monitor.refresh(paper.core(), paper.venue().open_orders());
     if recovery.resumed && rt.flatten_on_restart {
         eprintln!("paper: flatten_on_restart: flattening before trading resumes");
@@ -234,6 +254,21 @@ fn run(
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), io.metrics).await;
     });
+    if let Some(task) = sink_task {
+        let stats = runtime.block_on(task.shutdown(Duration::from_secs(10)));
+        eprintln!(
+            "paper: postgres: {} candles and {} fills written, {} dropped, {} rejected, {} errors{}",
+            stats.candles_written,
+            stats.fills_written,
+            stats.dropped,
+            stats.rejected,
+            stats.errors,
+            stats
+                .last_error
+                .map(|e| format!(" (last: {e})"))
+                .unwrap_or_default()
+        );
+    }
     alerter.send(Alert::Shutdown { text: stop_text });
     if let Some(task) = alert_task {
         runtime.block_on(task.shutdown(Duration::from_secs(5)));
@@ -646,11 +681,20 @@ struct Monitor {
     /// Equity at the last daily report.
     day_start_equity: Option<f64>,
     trades_at_day_start: usize,
+    /// PostgreSQL sink of candles and fills (non-blocking).
+    sink: Option<crate::pgsink::SessionSink>,
 }
 
 impl Monitor {
-    fn new(metrics: Arc<Metrics>, alerter: Alerter, rt: &Runtime, strategy: &str) -> Monitor {
+    fn new(
+        metrics: Arc<Metrics>,
+        alerter: Alerter,
+        rt: &Runtime,
+        strategy: &str,
+        sink: Option<crate::pgsink::SessionSink>,
+    ) -> Monitor {
         Monitor {
+            sink,
             metrics,
             alerter,
             fill_alerts: rt.alerts.as_ref().is_none_or(|a| a.fills),
@@ -663,6 +707,16 @@ impl Monitor {
     fn step(&mut self, s: Step<'_>) {
         let kind = s.event.kind().name();
         self.metrics.inc_input(kind);
+        if let Some(sink) = &self.sink {
+            let kept = match s.event {
+                Event::Candle(c) => sink.candle(c),
+                Event::Fill(f) => sink.fill(f),
+                _ => true,
+            };
+            if !kept {
+                self.metrics.inc_venue_error("postgres", "row_dropped");
+            }
+        }
         if let Event::Fill(f) = s.event {
             if self.fill_alerts {
                 self.alerter.send(Alert::Fill {

@@ -96,6 +96,32 @@ pub struct MetricsSection {
     pub listen: Option<String>,
 }
 
+/// `[postgres]`: closed candles and fills also go to PostgreSQL as they happen.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresSection {
+    /// `postgres://user@host:port/db`; the password comes from `password_env` (or PGPASSWORD),
+    /// never from this file.
+    pub url: String,
+    /// Default "PGPASSWORD".
+    pub password_env: Option<String>,
+    /// Default "candles" (as `keel data push`).
+    pub candles_table: Option<String>,
+    /// Default "fills".
+    pub fills_table: Option<String>,
+    /// The fills' `session` column (default: the journal directory's name).
+    pub session: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Postgres {
+    pub url: String,
+    pub password_env: String,
+    pub candles_table: String,
+    pub fills_table: String,
+    pub session: String,
+}
+
 /// What a command does to orders and positions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
@@ -132,6 +158,7 @@ pub struct Runtime {
     pub failsafe: Action,
     pub alerts: Option<Alerts>,
     pub metrics_listen: SocketAddr,
+    pub postgres: Option<Postgres>,
 }
 
 #[derive(Clone, Debug)]
@@ -151,6 +178,7 @@ pub struct Sections<'a> {
     pub failsafe: Option<&'a FailsafeSection>,
     pub alerts: Option<&'a AlertsSection>,
     pub metrics: Option<&'a MetricsSection>,
+    pub postgres: Option<&'a PostgresSection>,
 }
 
 /// Checks the runtime sections; `base` anchors relative paths, `interval_ns` is the candle
@@ -252,6 +280,22 @@ pub fn resolve(s: Sections<'_>, base: &Path, interval_ns: i64) -> Result<Runtime
     let metrics_listen: SocketAddr = listen
         .parse()
         .with_context(|| format!("[metrics] listen = {listen:?}: expected IP:PORT"))?;
+    let journal = base.join(&session.journal);
+    let postgres = s.postgres.map(|p| Postgres {
+        url: p.url.clone(),
+        password_env: p
+            .password_env
+            .clone()
+            .unwrap_or_else(|| "PGPASSWORD".into()),
+        candles_table: p.candles_table.clone().unwrap_or_else(|| "candles".into()),
+        fills_table: p.fills_table.clone().unwrap_or_else(|| "fills".into()),
+        session: p.session.clone().unwrap_or_else(|| {
+            journal
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "session".into())
+        }),
+    });
     Ok(Runtime {
         venue,
         ws_url: v
@@ -259,7 +303,7 @@ pub fn resolve(s: Sections<'_>, base: &Path, interval_ns: i64) -> Result<Runtime
             .as_ref()
             .map(|u| u.trim_end_matches('/').to_string()),
         bybit_category,
-        journal: base.join(&session.journal),
+        journal,
         snapshot_every: session.snapshot_every,
         heartbeat: (session.heartbeat_secs > 0)
             .then(|| Duration::from_secs(session.heartbeat_secs)),
@@ -270,6 +314,7 @@ pub fn resolve(s: Sections<'_>, base: &Path, interval_ns: i64) -> Result<Runtime
         failsafe,
         alerts,
         metrics_listen,
+        postgres,
     })
 }
 

@@ -1201,3 +1201,75 @@ fn a_session_sink_with_a_bad_table_name_rejects_rows_and_says_why() {
     );
     assert!(stats.last_error.unwrap().contains("is refused"));
 }
+
+#[path = "common/paper.rs"]
+mod paper;
+
+/// A running `keel paper` session with a [postgres] section: every closed candle and every
+/// fill it journals is in the database, with the journal's exact values.
+#[test]
+#[ignore = "needs a PostgreSQL server: set KEEL_TEST_PG_URL (.ci/run does)"]
+fn a_paper_session_sinks_its_candles_and_fills_into_postgres() {
+    let _server = shared_server();
+    let dir = tempfile::tempdir().unwrap();
+    let rows = paper::bundled_rows(300);
+    let venue = paper::mock_venue(paper::binance_kline_frames(&rows), Duration::from_millis(2));
+    let journal = dir.path().join("pg-session");
+    let port = paper::free_port();
+    let candles = fresh_table("paper_candles");
+    let fills = fresh_table("paper_fills");
+    // The URL without its password: the password comes from the environment variable.
+    let url = pg_url().replacen(&format!(":{}@", pg_password()), "@", 1);
+    let config = dir.path().join("paper.toml");
+    let text = format!(
+        "{}\n[postgres]\nurl = \"{url}\"\npassword_env = \"KEEL_TEST_PG_SECRET\"\ncandles_table = \"{candles}\"\nfills_table = \"{fills}\"\n",
+        paper::session_config(&venue.url(), &journal, port, None)
+    );
+    std::fs::write(&config, text).unwrap();
+    let err = dir.path().join("paper.err");
+    let mut child = std::process::Command::new(common::KEEL)
+        .args(["paper", "--config"])
+        .arg(&config)
+        .env("KEEL_TEST_PG_SECRET", pg_password())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let done = paper::wait_for(Duration::from_secs(60), || {
+        (paper::candles(&journal) >= 300).then_some(())
+    });
+    paper::signal(child.id(), libc::SIGTERM);
+    let status = paper::wait_for(Duration::from_secs(30), || child.try_wait().unwrap());
+    let stderr = std::fs::read_to_string(&err).unwrap();
+    assert!(
+        done.is_some() && status.is_some_and(|s| s.success()),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains(&pg_password()),
+        "the password leaked: {stderr}"
+    );
+    let journaled_fills = paper::fills(&journal);
+    assert!(!journaled_fills.is_empty());
+    assert_eq!(count(&candles), 300, "{stderr}");
+    assert_eq!(count(&fills) as usize, journaled_fills.len(), "{stderr}");
+    // Values exactly as journaled (numeric text against Fixed's decimal text).
+    for f in &journaled_fills {
+        let row = sql(
+            &format!(
+                "SELECT price::text, qty::text, fee::text, side FROM {fills} \
+                 WHERE session = 'pg-session' AND trade_id = $1 AND client_id = $2"
+            ),
+            &[&(f.trade_id as i64), &(f.client_id as i64)],
+        );
+        assert_eq!(row.len(), 1, "fill {} missing", f.trade_id);
+        let price: String = row[0].get(0);
+        let qty: String = row[0].get(1);
+        let fee: String = row[0].get(2);
+        assert_eq!(Fixed::parse(&price).unwrap(), f.price);
+        assert_eq!(Fixed::parse(&qty).unwrap(), f.qty);
+        assert_eq!(Fixed::parse(&fee).unwrap(), f.fee);
+    }
+    sql(&format!("DROP TABLE {candles}; "), &[]);
+    sql(&format!("DROP TABLE {fills}"), &[]);
+}
