@@ -576,31 +576,43 @@ async fn timers(rt: Runtime, inbox: Inbox, mut stop: tokio::sync::watch::Receive
     }
 }
 
-/// SIGINT, SIGTERM or the time limit stop the session.
+/// SIGINT, SIGTERM or the time limit stop the session; SIGUSR1 throws the kill switch (cancel
+/// every order, flatten, refuse entries) and SIGUSR2 resumes entries — the operator's commands,
+/// journaled like any input.
 async fn signals(
     inbox: Inbox,
     for_seconds: Option<u64>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut usr1), Ok(mut usr2)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::user_defined1()),
+        signal(SignalKind::user_defined2()),
     ) else {
         eprintln!("paper: cannot install signal handlers; stop with --for-seconds");
         return;
     };
-    let limit = async {
-        match for_seconds {
-            Some(s) => tokio::time::sleep(Duration::from_secs(s)).await,
-            None => std::future::pending().await,
+    let limit = tokio::time::sleep(Duration::from_secs(
+        for_seconds.unwrap_or(100 * 365 * 86_400),
+    ));
+    tokio::pin!(limit);
+    let why = loop {
+        tokio::select! {
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
+            _ = &mut limit, if for_seconds.is_some() => break "time is up",
+            _ = stop.wait_for(|s| *s) => return,
+            _ = usr1.recv() => {
+                eprintln!("paper: SIGUSR1: kill switch");
+                inbox.send(Msg::Command { recv_ns: now_ns(), command: Command::KillSwitch });
+            }
+            _ = usr2.recv() => {
+                eprintln!("paper: SIGUSR2: resume");
+                inbox.send(Msg::Command { recv_ns: now_ns(), command: Command::Resume });
+            }
         }
-    };
-    let why = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-        _ = limit => "time is up",
-        _ = stop.wait_for(|s| *s) => return,
     };
     inbox.send(Msg::Stop { why: why.into() });
 }
