@@ -100,7 +100,7 @@ pub mod writer;
 pub use error::JournalError;
 pub use reader::{Reader, Record};
 pub use recovery::{Recovery, TornTail};
-pub use snapshot::{Snapshot, SnapshotLoad, load_newest_valid, write_snapshot};
+pub use snapshot::{Snapshot, SnapshotLoad, load_newest_valid, prune_snapshots, write_snapshot};
 pub use storage::{FaultyStorage, FsStorage, MemStorage, Storage};
 pub use verify::{
     InspectReport, Integrity, SegmentInfo, VerifyReport, inspect, inspect_with_storage, verify,

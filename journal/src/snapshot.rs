@@ -89,6 +89,37 @@ pub fn write_snapshot(
     Ok(path)
 }
 
+/// Removes all but the `keep` newest snapshots (by sequence number) of the journal in `dir`,
+/// so a session that snapshots every day for months does not fill the disk. Files that are not
+/// snapshots are left alone. Returns how many were removed. `keep` is at least 1: the newest
+/// snapshot is never removed.
+pub fn prune_snapshots(dir: &Path, keep: usize) -> Result<usize, JournalError> {
+    let snap_dir = dir.join(SNAP_DIR);
+    let entries = match fs::read_dir(&snap_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(snap_err(&snap_dir, "list directory", e)),
+    };
+    let mut found = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| snap_err(&snap_dir, "list directory", e))?;
+        let name = entry.file_name();
+        let Some(digits) = name.to_str().and_then(|n| n.strip_suffix(SNAP_EXT)) else {
+            continue;
+        };
+        if let (Ok(seq), 20) = (digits.parse::<u64>(), digits.len()) {
+            found.push((seq, entry.path()));
+        }
+    }
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    let mut removed = 0;
+    for (_, path) in found.into_iter().skip(keep.max(1)) {
+        fs::remove_file(&path).map_err(|e| snap_err(&path, "remove old snapshot", e))?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 /// Decodes and validates one snapshot file's bytes.
 fn decode(path: &Path, name_seq: u64, b: Vec<u8>) -> Result<Snapshot, String> {
     if b.len() < HEADER_LEN {
@@ -177,6 +208,41 @@ pub fn load_newest_valid(dir: &Path) -> Result<SnapshotLoad, JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_keeps_the_newest_snapshots_and_other_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for seq in [5u64, 50, 500, 5000] {
+            write_snapshot(dir.path(), seq, 1, [seq as u8; 32], &[seq as u8; 10]).unwrap();
+        }
+        let other = dir.path().join(SNAP_DIR).join("notes.txt");
+        fs::write(&other, "keep me").unwrap();
+        assert_eq!(prune_snapshots(dir.path(), 2).unwrap(), 2);
+        assert!(other.exists());
+        let mut left: Vec<String> = fs::read_dir(dir.path().join(SNAP_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                format!("{:020}{SNAP_EXT}", 500),
+                format!("{:020}{SNAP_EXT}", 5000),
+                "notes.txt".to_string()
+            ]
+        );
+        assert_eq!(
+            load_newest_valid(dir.path()).unwrap().snapshot.unwrap().seq,
+            5000
+        );
+        // `keep = 0` still keeps the newest.
+        assert_eq!(prune_snapshots(dir.path(), 0).unwrap(), 1);
+        assert_eq!(
+            load_newest_valid(dir.path()).unwrap().snapshot.unwrap().seq,
+            5000
+        );
+    }
 
     #[test]
     fn newest_valid_snapshot_wins_and_a_corrupted_newer_one_is_reported() {

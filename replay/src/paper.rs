@@ -144,6 +144,10 @@ impl Recovery {
     }
 }
 
+/// Snapshots a session keeps: the newest is what recovery starts from; older ones are a
+/// fallback if it does not validate.
+pub const SNAPSHOTS_KEPT: usize = 3;
+
 /// One applied input, for whoever watches the session (metrics, alerts, logs).
 pub struct Step<'a> {
     pub seq: u64,
@@ -352,10 +356,13 @@ impl PaperEngine {
         self.drain(observe)
     }
 
-    /// Journals the core's digest (for `replay verify`), syncs, snapshots.
+    /// Journals the core's digest (for `replay verify`), syncs, snapshots, and removes all but
+    /// the [`SNAPSHOTS_KEPT`] newest snapshots.
     pub fn checkpoint_and_snapshot(&mut self, ts_ns: u64) -> Result<PathBuf, LoopError> {
         self.engine.checkpoint(ts_ns)?;
-        self.engine.snapshot()
+        let path = self.engine.snapshot()?;
+        keel_journal::prune_snapshots(self.engine.journal_mut().dir(), SNAPSHOTS_KEPT)?;
+        Ok(path)
     }
 
     pub fn sync(&mut self) -> Result<(), LoopError> {
