@@ -5,6 +5,7 @@
 //! venue for its wire format, and `decode` the dispatcher `keel venue decode` uses.
 
 pub mod binance;
+pub mod book;
 pub mod bybit;
 pub mod civil;
 pub mod client;
