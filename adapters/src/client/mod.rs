@@ -26,9 +26,14 @@
 
 pub mod budget;
 pub mod retry;
+pub mod tokens;
 pub mod trading;
 
 mod binance;
+mod bybit;
+mod kraken;
+mod okx;
+mod placement;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -77,6 +82,9 @@ pub struct ClientConfig {
     /// `recvWindow` (Binance) / `X-BAPI-RECV-WINDOW` (Bybit): how old a signed request may be
     /// when it reaches the venue.
     pub recv_window_ms: u64,
+    /// Bybit: the product category the typed trading calls address (spot, or linear USDT
+    /// perpetuals). Binance has a venue per market; OKX reads it from the instrument id.
+    pub bybit_category: crate::bybit::Category,
 }
 
 impl ClientConfig {
@@ -92,6 +100,7 @@ impl ClientConfig {
             limits: budget::venue_limits(venue),
             credentials: None,
             recv_window_ms: DEFAULT_RECV_WINDOW_MS,
+            bybit_category: crate::bybit::Category::Linear,
         }
     }
 
@@ -463,16 +472,22 @@ impl RestClient {
             (None, true) => Err(VenueError::AuthFailure(
                 "this request must be signed and the client has no credentials".into(),
             )),
-            (_, false) => {
+            (credentials, false) => {
                 let content_type = content_type(self.config.venue).to_string();
+                let mut headers: Vec<(String, String)> = req
+                    .body
+                    .as_ref()
+                    .map(|_| ("Content-Type".to_string(), content_type))
+                    .into_iter()
+                    .collect();
+                // Binance's USER_STREAM calls (listen keys) want the key header, no signature.
+                let binance = matches!(self.config.venue, Venue::BinanceSpot | Venue::BinanceUsdm);
+                if let Some(c) = credentials.as_ref().filter(|_| binance) {
+                    headers.push(("X-MBX-APIKEY".to_string(), c.api_key().to_string()));
+                }
                 Ok(SignedRequest {
                     url_query: crate::binance::query_string(&req.query),
-                    headers: req
-                        .body
-                        .as_ref()
-                        .map(|_| ("Content-Type".to_string(), content_type))
-                        .into_iter()
-                        .collect(),
+                    headers,
                     body: req.body.clone(),
                 })
             }

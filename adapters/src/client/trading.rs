@@ -2,8 +2,9 @@
 //! the dead-man switch, answered in the normalized vocabulary of [`crate::model`].
 //!
 //! Implemented for Binance spot and Binance USD-M (where stop and take-profit orders go through
-//! the Algo Order API, and cancel, query and listing cover both families); the other venues
-//! answer `unsupported` without sending anything.
+//! the Algo Order API, and cancel, query and listing cover both families) and Kraken spot
+//! (`client::kraken`), Bybit v5 spot or linear ([`super::bybit`]) and OKX v5 SPOT and SWAP
+//! ([`super::okx`]); the other venues answer `unsupported` without sending anything.
 //!
 //! Placing an order is the one call that is not simply retried. A placement whose answer is
 //! lost (timeout, dropped connection, 5xx: `VenueError::UnknownOutcome`) may or may not have
@@ -62,7 +63,12 @@ pub enum Placement {
 }
 
 impl RestClient {
-    fn venue_error(&self, request: String, status: Option<u16>, error: VenueError) -> ClientError {
+    pub(super) fn venue_error(
+        &self,
+        request: String,
+        status: Option<u16>,
+        error: VenueError,
+    ) -> ClientError {
         ClientError {
             venue: self.config.venue.name(),
             request,
@@ -178,6 +184,18 @@ impl RestClient {
     /// when the answer is lost; rate limits and timestamp refusals are retried by `send`,
     /// since the venue ran nothing.
     pub async fn place_order(&self, spec: &OrderSpec) -> Result<OrderAck, ClientError> {
+        if self.config.venue == crate::model::Venue::Kraken {
+            return self.kraken_place_order(&self.check_rules(spec)?).await;
+        }
+        match self.config.venue {
+            crate::model::Venue::Bybit => {
+                return self.bybit_place_order(&self.check_rules(spec)?).await;
+            }
+            crate::model::Venue::Okx => {
+                return self.okx_place_order(&self.check_rules(spec)?).await;
+            }
+            _ => {}
+        }
         let market = self.market("place order")?;
         let spec = self.check_rules(spec)?;
         let req = self.built("place order", bn::place(market, &spec))?;
@@ -283,6 +301,16 @@ impl RestClient {
         symbol: &Symbol,
         client_order_id: &str,
     ) -> Result<Option<OrderStatusReport>, ClientError> {
+        if self.config.venue == crate::model::Venue::Kraken {
+            return self.kraken_query_order(symbol, client_order_id).await;
+        }
+        match self.config.venue {
+            crate::model::Venue::Bybit => {
+                return self.bybit_query_order(symbol, client_order_id).await;
+            }
+            crate::model::Venue::Okx => return self.okx_query_order(symbol, client_order_id).await,
+            _ => {}
+        }
         let market = self.market("query order")?;
         for &algo in families(market) {
             let req = self.built(
@@ -304,6 +332,18 @@ impl RestClient {
         symbol: &Symbol,
         client_order_id: &str,
     ) -> Result<Option<OrderEvent>, ClientError> {
+        if self.config.venue == crate::model::Venue::Kraken {
+            return self.kraken_cancel_order(client_order_id).await;
+        }
+        match self.config.venue {
+            crate::model::Venue::Bybit => {
+                return self.bybit_cancel_order(symbol, client_order_id).await;
+            }
+            crate::model::Venue::Okx => {
+                return self.okx_cancel_order(symbol, client_order_id).await;
+            }
+            _ => {}
+        }
         let market = self.market("cancel order")?;
         let mut last = None;
         for &algo in families(market) {
@@ -332,6 +372,14 @@ impl RestClient {
     /// Cancels every open order on `symbol` (on USD-M conditional orders too). Returns the
     /// canceled orders where the venue lists them (spot); having none open is not an error.
     pub async fn cancel_all(&self, symbol: &Symbol) -> Result<Vec<OrderEvent>, ClientError> {
+        if self.config.venue == crate::model::Venue::Kraken {
+            return self.kraken_cancel_all(symbol).await;
+        }
+        match self.config.venue {
+            crate::model::Venue::Bybit => return self.bybit_cancel_all(symbol).await,
+            crate::model::Venue::Okx => return self.okx_cancel_all(symbol).await,
+            _ => {}
+        }
         let market = self.market("cancel all")?;
         let mut out = Vec::new();
         for req in bn::cancel_all(market, symbol) {
@@ -350,6 +398,14 @@ impl RestClient {
         &self,
         symbol: Option<&Symbol>,
     ) -> Result<Vec<OrderEvent>, ClientError> {
+        if self.config.venue == crate::model::Venue::Kraken {
+            return self.kraken_open_orders(symbol).await;
+        }
+        match self.config.venue {
+            crate::model::Venue::Bybit => return self.bybit_open_orders(symbol).await,
+            crate::model::Venue::Okx => return self.okx_open_orders(symbol).await,
+            _ => {}
+        }
         let market = self.market("open orders")?;
         let mut out = Vec::new();
         for req in bn::open_orders(market, symbol) {
@@ -361,6 +417,14 @@ impl RestClient {
     /// The account's balances (spot: free and locked per asset; USD-M: available and the rest
     /// of the wallet per margin asset).
     pub async fn balances(&self) -> Result<Vec<BalanceUpdate>, ClientError> {
+        if self.config.venue == crate::model::Venue::Kraken {
+            return self.kraken_balances().await;
+        }
+        match self.config.venue {
+            crate::model::Venue::Bybit => return self.bybit_balances().await,
+            crate::model::Venue::Okx => return self.okx_balances().await,
+            _ => {}
+        }
         let market = self.market("balances")?;
         let events = self.send_for_events(market, &bn::balances(market)).await?;
         Ok(events
@@ -374,6 +438,14 @@ impl RestClient {
 
     /// The open positions (USD-M; spot has none and answers `unsupported`).
     pub async fn positions(&self) -> Result<Vec<PositionUpdate>, ClientError> {
+        if self.config.venue == crate::model::Venue::Kraken {
+            return Err(self.kraken_positions());
+        }
+        match self.config.venue {
+            crate::model::Venue::Bybit => return self.bybit_positions().await,
+            crate::model::Venue::Okx => return self.okx_positions().await,
+            _ => {}
+        }
         let market = self.market("positions")?;
         let Some(req) = bn::positions(market) else {
             let error = VenueError::Other {
@@ -394,12 +466,23 @@ impl RestClient {
 
     /// The dead-man switch (USD-M `countdownCancelAll`): every open order on `symbol` is
     /// canceled unless this is called again within `countdown`; zero disarms it. Binance counts
-    /// in ms; keep calling at a fraction of the countdown.
+    /// in ms; keep calling at a fraction of the countdown. Kraken's switch is account-wide and
+    /// counts whole seconds, rounded up (`client::kraken`); so is OKX's (10 to 120 s,
+    /// `client::okx`). Bybit's only sets the disconnect-cancel-all window of the private stream
+    /// and cannot be disarmed (`client::bybit`).
     pub async fn cancel_all_after(
         &self,
         symbol: &Symbol,
         countdown: Duration,
     ) -> Result<(), ClientError> {
+        if self.config.venue == crate::model::Venue::Kraken {
+            return self.kraken_cancel_all_after(countdown).await;
+        }
+        match self.config.venue {
+            crate::model::Venue::Bybit => return self.bybit_cancel_all_after(countdown).await,
+            crate::model::Venue::Okx => return self.okx_cancel_all_after(countdown).await,
+            _ => {}
+        }
         let market = self.market("dead-man switch")?;
         let ms = u64::try_from(countdown.as_millis()).unwrap_or(u64::MAX);
         let Some(req) = bn::dead_man_switch(market, symbol, ms) else {
@@ -429,7 +512,11 @@ fn orders(events: Vec<VenueEvent>) -> impl Iterator<Item = OrderEvent> {
 }
 
 /// A lost placement that could not be looked up: still an unknown outcome, now saying why.
-fn unreconciled(lost: ClientError, client_order_id: &str, query: &ClientError) -> ClientError {
+pub(super) fn unreconciled(
+    lost: ClientError,
+    client_order_id: &str,
+    query: &ClientError,
+) -> ClientError {
     let detail = format!(
         "{}; asking the venue for client order id {client_order_id} failed too: {}",
         lost.error, query.error

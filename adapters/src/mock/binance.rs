@@ -13,7 +13,8 @@
 //!   Algo Order API (`POST/GET/DELETE /fapi/v1/algoOrder`, `GET /fapi/v1/openAlgoOrders`,
 //!   `DELETE /fapi/v1/algoOpenOrders`; the plain order endpoint refuses conditional types with
 //!   -4120), `GET /fapi/v1/openOrders`, `DELETE /fapi/v1/allOpenOrders`, `GET /fapi/v3/balance`,
-//!   `GET /fapi/v3/positionRisk`, and the dead-man switch `POST /fapi/v1/countdownCancelAll`.
+//!   `GET /fapi/v3/positionRisk`, the dead-man switch `POST /fapi/v1/countdownCancelAll`, and
+//!   the user-data stream key `POST/PUT/DELETE /fapi/v1/listenKey` (API key header only).
 //! - Public: `GET /api/v3/time`, `/fapi/v1/time`, and exchangeInfo with the filters the
 //!   exchange enforces.
 //!
@@ -59,6 +60,7 @@ enum Route {
     Balance,
     PositionRisk,
     Countdown,
+    ListenKey,
 }
 
 fn route(spot: bool, method: &str, path: &str) -> Option<Route> {
@@ -84,6 +86,7 @@ fn route(spot: bool, method: &str, path: &str) -> Option<Route> {
         (false, "GET", "/fapi/v3/balance") => Balance,
         (false, "GET", "/fapi/v3/positionRisk") => PositionRisk,
         (false, "POST", "/fapi/v1/countdownCancelAll") => Countdown,
+        (false, "POST" | "PUT" | "DELETE", "/fapi/v1/listenKey") => ListenKey,
         _ => return None,
     })
 }
@@ -109,6 +112,7 @@ fn serve(ex: &mut Exchange, route: Route, req: &HttpRequest, now: i64) -> Result
     match route {
         Time => return Ok(json!({ "serverTime": now })),
         ExchangeInfo => return Ok(exchange_info(ex, now)),
+        ListenKey => return listen_key(ex, req),
         _ => {}
     }
     let p = authenticate(ex, req, now)?;
@@ -150,7 +154,7 @@ fn serve(ex: &mut Exchange, route: Route, req: &HttpRequest, now: i64) -> Result
             Ok(json!({"symbol": symbol, "countdownTime": ms.to_string()}))
         }
         // Answered above, before authentication.
-        Time | ExchangeInfo => Err(reject(
+        Time | ExchangeInfo | ListenKey => Err(reject(
             -1000,
             "An unknown error occurred while processing the request.",
         )),
@@ -246,6 +250,37 @@ fn authenticate(ex: &Exchange, req: &HttpRequest, now_ms: i64) -> Result<Params,
         ));
     }
     Ok(params)
+}
+
+/// USD-M user-data stream keys (USER_STREAM: the API key header, no signature). One key per
+/// account, derived from its API key: `POST` answers the active key, `PUT` extends it.
+fn listen_key(ex: &Exchange, req: &HttpRequest) -> Result<Value, Reject> {
+    let Some(key) = req.api_key.filter(|k| !k.is_empty()) else {
+        return Err(unauthorized(-2014, "API-key format invalid."));
+    };
+    if ex.secret_of(key).is_none() {
+        return Err(unauthorized(
+            -2015,
+            "Invalid API-key, IP, or permissions for action.",
+        ));
+    }
+    if req.method == "DELETE" {
+        return Ok(json!({}));
+    }
+    Ok(json!({ "listenKey": listen_key_of(key) }))
+}
+
+fn listen_key_of(api_key: &str) -> String {
+    let digest = Sha256::digest(format!("listenKey:{api_key}").as_bytes());
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("mockListenKey{hex}")
+}
+
+impl super::MockVenue {
+    /// Binance USD-M: the listen key `POST /fapi/v1/listenKey` gives the account of `api_key`.
+    pub fn usdm_listen_key(&self, api_key: &str) -> String {
+        listen_key_of(api_key)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -42,15 +42,23 @@ pub struct MockInstrument {
 impl MockInstrument {
     /// `BTCUSDT`-style name split on a known quote asset, with Binance-like BTCUSDT filters
     /// (tick 0.01, step 0.00001, min notional 5) at `price`.
+    /// OKX-style names (`BTC-USDT`, `BTC-USDT-SWAP`) split on their dashes.
     pub fn new(symbol: &str, price: Fixed) -> MockInstrument {
         let quote = ["USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH", "USD"]
             .into_iter()
             .find(|q| symbol.len() > q.len() && symbol.ends_with(q))
             .unwrap_or("USDT");
+        let (base, quote) = match symbol.split('-').collect::<Vec<_>>().as_slice() {
+            [base, quote] | [base, quote, _] => (base.to_string(), quote.to_string()),
+            _ => (
+                symbol[..symbol.len().saturating_sub(quote.len())].to_string(),
+                quote.to_string(),
+            ),
+        };
         MockInstrument {
             symbol: symbol.to_string(),
-            base: symbol[..symbol.len().saturating_sub(quote.len())].to_string(),
-            quote: quote.to_string(),
+            base,
+            quote,
             tick_size: Fixed::from_raw(1_000_000),
             step_size: Fixed::from_raw(1_000),
             min_qty: Fixed::from_raw(1_000),
@@ -81,6 +89,9 @@ impl std::fmt::Debug for MockApiKey {
 /// The trading side of the mock.
 #[derive(Clone, Debug)]
 pub struct TradingConfig {
+    /// A spot exchange (balances, funds locked by orders) rather than a margined one (wallet,
+    /// positions). Binance and Kraken mocks follow their venue; Bybit and OKX mocks read it.
+    pub spot: bool,
     pub keys: Vec<MockApiKey>,
     pub instruments: Vec<MockInstrument>,
     /// Spot: free balance per asset. USD-M: wallet balance per margin asset.
@@ -113,6 +124,7 @@ impl TradingConfig {
             (Fixed::from_raw(50_000), Fixed::from_raw(20_000))
         };
         TradingConfig {
+            spot,
             keys: vec![MockApiKey {
                 api_key: MOCK_API_KEY.into(),
                 secret: MOCK_SECRET.into(),

@@ -1,9 +1,10 @@
 //! A loopback mock venue for client and downloader tests: an HTTP/1.1 server on 127.0.0.1
 //! (port 0) that speaks one venue's kline REST dialect, serves a candle series given to it, and
-//! misbehaves on command. On Binance (spot and USD-M) it is also a small exchange ([`binance`],
-//! [`exchange`]): signed requests verified as the venue verifies them, balances or a wallet
-//! and positions, an order book per symbol matched against a settable price, and the venue's
-//! error codes.
+//! misbehaves on command. On Binance (spot and USD-M), Kraken spot, Bybit (spot or linear) and
+//! OKX (SPOT or SWAP) it is also a small exchange ([`binance`], [`kraken`], [`bybit`], [`okx`],
+//! [`exchange`]): signed requests verified as the venue
+//! verifies them, balances or a wallet and positions, an order book per symbol matched against
+//! a settable price, and the venue's error codes.
 //!
 //! - Dialects ([`venues`]): Binance spot `/api/v3/klines` and USD-M `/fapi/v1/klines` (ascending,
 //!   `startTime`/`endTime` inclusive, `limit` ≤ 1000/1500), Bybit `/v5/market/kline` (newest
@@ -29,7 +30,10 @@
 //! [`MockVenue`] stops accepting, aborts open connections and joins the thread.
 
 mod binance;
+mod bybit;
 pub mod exchange;
+mod kraken;
+mod okx;
 mod venues;
 /// The WebSocket side of the mock venue (its own server; see its module docs).
 pub mod ws;
@@ -58,6 +62,7 @@ pub use exchange::{
     MOCK_API_KEY, MOCK_SECRET, MockApiKey, MockBalance, MockExecution, MockInstrument, MockOrder,
     MockPosition, TradingConfig,
 };
+pub use okx::MOCK_PASSPHRASE;
 
 /// One bar of the served series, prices and volume as the decimal text the venue sends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,7 +112,11 @@ impl MockConfig {
             now_ms: None,
             kraken_page: venues::KRAKEN_WINDOW,
             clock_skew_ms: 0,
-            trading: TradingConfig::new(venue == Venue::BinanceSpot, symbol, price),
+            trading: TradingConfig::new(
+                matches!(venue, Venue::BinanceSpot | Venue::Kraken),
+                symbol,
+                price,
+            ),
         }
     }
 }
@@ -254,9 +263,14 @@ impl MockVenue {
             .enable_all()
             .build()?;
         let (shutdown, stop) = oneshot::channel();
-        let spot = config.venue == Venue::BinanceSpot;
+        let spot = match config.venue {
+            // One mock serves one Bybit category or OKX instrument type, as configured.
+            Venue::Bybit | Venue::Okx => config.trading.spot,
+            venue => matches!(venue, Venue::BinanceSpot | Venue::Kraken),
+        };
         let shared = Arc::new(Shared {
             exchange: Mutex::new(exchange::Exchange::new(spot, &config.trading)),
+            kraken: Mutex::default(),
             skew_ms: AtomicI64::new(config.clock_skew_ms),
             config,
             state: Mutex::new(State::default()),
@@ -406,6 +420,8 @@ struct Shared {
     config: MockConfig,
     state: Mutex<State>,
     exchange: Mutex<exchange::Exchange>,
+    /// Kraken nonces, dead-man switch calls and WebSocket tokens.
+    kraken: Mutex<kraken::KrakenState>,
     skew_ms: AtomicI64,
 }
 
@@ -563,6 +579,27 @@ fn execute(shared: &Shared, req: &Arrived, rec: &RecordedRequest, now_ms: i64) -
         if let Some(answer) = binance::answer(&mut lock(&shared.exchange), &http, now_ms) {
             return answer;
         }
+    }
+    if config.venue == Venue::Kraken {
+        let http = kraken::HttpRequest {
+            method: &req.method,
+            path: &req.path,
+            body: &req.body,
+            api_key: rec.header("api-key"),
+            api_sign: rec.header("api-sign"),
+        };
+        let mut ex = lock(&shared.exchange);
+        if let Some(answer) = kraken::answer(&mut ex, &mut lock(&shared.kraken), &http, now_ms) {
+            return answer;
+        }
+    }
+    let dialect = match config.venue {
+        Venue::Bybit => bybit::answer(&mut lock(&shared.exchange), req, now_ms),
+        Venue::Okx => okx::answer(&mut lock(&shared.exchange), req, now_ms),
+        _ => None,
+    };
+    if let Some(answer) = dialect {
+        return answer;
     }
     venues::answer(config, &rec.path, &rec.query, now_ms)
 }
