@@ -78,7 +78,9 @@ fn a_paper_session_trades_live_candles_like_the_backtest_and_resumes_after_a_sto
     assert!(!err.contains(TOKEN), "the bot token leaked to stderr");
     assert_eq!(candles(&journal), BARS, "each closed bar once, no updates");
     // A snapshot every 50 bars and one at the stop, of which the newest 3 are kept.
-    let snapshots = std::fs::read_dir(journal.join("snapshots")).unwrap().count();
+    let snapshots = std::fs::read_dir(journal.join("snapshots"))
+        .unwrap()
+        .count();
     assert_eq!(snapshots, 3);
 
     // The same bars as a backtest: the same fills, to the last digit.
