@@ -30,6 +30,7 @@
 //! [`MockVenue`] stops accepting, aborts open connections and joins the thread.
 
 mod binance;
+pub mod bridge;
 mod bybit;
 pub mod exchange;
 mod kraken;
