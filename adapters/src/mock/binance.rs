@@ -15,8 +15,9 @@
 //!   -4120), `GET /fapi/v1/openOrders`, `DELETE /fapi/v1/allOpenOrders`, `GET /fapi/v3/balance`,
 //!   `GET /fapi/v3/positionRisk`, the dead-man switch `POST /fapi/v1/countdownCancelAll`, and
 //!   the user-data stream key `POST/PUT/DELETE /fapi/v1/listenKey` (API key header only).
-//! - Public: `GET /api/v3/time`, `/fapi/v1/time`, and exchangeInfo with the filters the
-//!   exchange enforces.
+//! - Public: `GET /api/v3/time`, `/fapi/v1/time`, exchangeInfo with the filters the exchange
+//!   enforces, and the order-book snapshot `GET /api/v3/depth` / `GET /fapi/v1/depth`
+//!   ([`depth_answer`]: the [`MockDepth`] the test set, cut to `limit` levels per side).
 //!
 //! Rejections use the venue's codes and messages: -1013 `Filter failure: ...` (spot), -4014,
 //! -4023, -4004, -4005, -4164 (USD-M filters), -2010 `Duplicate order sent.` / -4116 (a client
@@ -31,7 +32,7 @@ use sha2::{Digest, Sha256};
 
 use super::exchange::{Exchange, MockOrder, NewOrder, OrderKind, Reject, reject};
 use super::venues::Answer;
-use super::{decode_query, percent_decode};
+use super::{MockDepth, decode_query, percent_decode};
 
 /// What the wire layer needs of one HTTP request.
 pub(super) struct HttpRequest<'a> {
@@ -104,6 +105,66 @@ pub(super) fn answer(ex: &mut Exchange, req: &HttpRequest, now_ms: i64) -> Optio
             status: r.status,
             body: json!({"code": r.code, "msg": r.msg}).to_string(),
         },
+    })
+}
+
+/// The depth snapshot for `GET /api/v3/depth` (spot) or `GET /fapi/v1/depth` (USD-M); `None`
+/// for any other request. The symbol must be the mock's; `limit` (spot 1..=5000, default 100;
+/// USD-M one of 5, 10, 20, 50, 100, 500, 1000, default 500) cuts each side.
+pub(super) fn depth_answer(
+    depth: &MockDepth,
+    spot: bool,
+    symbol: &str,
+    req: &HttpRequest,
+    now_ms: i64,
+) -> Option<Answer> {
+    let path = if spot {
+        "/api/v3/depth"
+    } else {
+        "/fapi/v1/depth"
+    };
+    if req.method != "GET" || req.path != path {
+        return None;
+    }
+    let q = decode_query(req.raw_query);
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    let refused = |r: Reject| Answer {
+        status: r.status,
+        body: json!({"code": r.code, "msg": r.msg}).to_string(),
+    };
+    match get("symbol") {
+        None => return Some(refused(mandatory("symbol"))),
+        Some(s) if s != symbol => return Some(refused(reject(-1121, "Invalid symbol."))),
+        Some(_) => {}
+    }
+    let limit = match get("limit").map(str::parse::<usize>) {
+        None => {
+            if spot {
+                100
+            } else {
+                500
+            }
+        }
+        Some(Ok(n)) if spot && (1..=5000).contains(&n) => n,
+        Some(Ok(n)) if !spot && [5, 10, 20, 50, 100, 500, 1000].contains(&n) => n,
+        Some(_) => return Some(refused(illegal("limit"))),
+    };
+    let side = |levels: &[(String, String)]| -> Vec<Value> {
+        levels
+            .iter()
+            .take(limit)
+            .map(|(p, q)| json!([p, q]))
+            .collect()
+    };
+    let mut body = json!({"lastUpdateId": depth.last_update_id, "bids": side(&depth.bids),
+                          "asks": side(&depth.asks)});
+    if !spot {
+        body["E"] = json!(now_ms);
+        body["T"] = json!(now_ms);
+    }
+    Some(Answer {
+        status: 200,
+        body: body.to_string(),
     })
 }
 

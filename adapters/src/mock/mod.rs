@@ -16,6 +16,8 @@
 //!   yet, the one containing it is still forming, and the `Date` header tells it.
 //! - The venue clock can run ahead or behind the real one ([`MockConfig::clock_skew_ms`],
 //!   [`MockVenue::set_clock_skew_ms`]); Binance serves it at `/api/v3/time` and `/fapi/v1/time`.
+//! - Binance also serves an order-book snapshot at `/api/v3/depth` and `/fapi/v1/depth`: the
+//!   [`MockDepth`] set by [`MockVenue::set_depth_snapshot`].
 //! - Faults ([`Fault`]) apply to a range of request numbers ([`MockVenue::inject`]) or to the
 //!   next requests of one method and path ([`MockVenue::inject_on`]): 429 or a ban with
 //!   `Retry-After`, 500, a garbage body, a connection dropped mid-body, a stall past the
@@ -118,6 +120,33 @@ impl MockConfig {
                 symbol,
                 price,
             ),
+        }
+    }
+}
+
+/// The order-book snapshot the Binance mock serves at `GET /api/v3/depth` and
+/// `GET /fapi/v1/depth`: levels as the decimal text the venue sends, best first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MockDepth {
+    pub last_update_id: u64,
+    /// Bids from the highest price down.
+    pub bids: Vec<(String, String)>,
+    /// Asks from the lowest price up.
+    pub asks: Vec<(String, String)>,
+}
+
+impl MockDepth {
+    /// A snapshot at `last_update_id` with `(price, qty)` levels, best first.
+    pub fn new(last_update_id: u64, bids: &[(&str, &str)], asks: &[(&str, &str)]) -> MockDepth {
+        let own = |ls: &[(&str, &str)]| -> Vec<(String, String)> {
+            ls.iter()
+                .map(|(p, q)| (p.to_string(), q.to_string()))
+                .collect()
+        };
+        MockDepth {
+            last_update_id,
+            bids: own(bids),
+            asks: own(asks),
         }
     }
 }
@@ -272,6 +301,7 @@ impl MockVenue {
         let shared = Arc::new(Shared {
             exchange: Mutex::new(exchange::Exchange::new(spot, &config.trading)),
             kraken: Mutex::default(),
+            depth: Mutex::default(),
             skew_ms: AtomicI64::new(config.clock_skew_ms),
             config,
             state: Mutex::new(State::default()),
@@ -353,6 +383,12 @@ impl MockVenue {
         self.shared.skew_ms.store(skew_ms, Ordering::Relaxed);
     }
 
+    /// The Binance depth snapshot served from now on (empty at id 0 until set); a test moves it
+    /// forward as the stream it plays advances.
+    pub fn set_depth_snapshot(&self, depth: MockDepth) {
+        *lock(&self.shared.depth) = depth;
+    }
+
     /// Sets `symbol`'s price and matches the open orders against it (limits fill, stops
     /// trigger).
     pub fn set_price(&self, symbol: &str, price: Fixed) {
@@ -423,6 +459,8 @@ struct Shared {
     exchange: Mutex<exchange::Exchange>,
     /// Kraken nonces, dead-man switch calls and WebSocket tokens.
     kraken: Mutex<kraken::KrakenState>,
+    /// The Binance depth snapshot.
+    depth: Mutex<MockDepth>,
     skew_ms: AtomicI64,
 }
 
@@ -577,6 +615,11 @@ fn execute(shared: &Shared, req: &Arrived, rec: &RecordedRequest, now_ms: i64) -
             body: &req.body,
             api_key: rec.header("x-mbx-apikey"),
         };
+        let spot = config.venue == Venue::BinanceSpot;
+        let depth = lock(&shared.depth).clone();
+        if let Some(answer) = binance::depth_answer(&depth, spot, &config.symbol, &http, now_ms) {
+            return answer;
+        }
         if let Some(answer) = binance::answer(&mut lock(&shared.exchange), &http, now_ms) {
             return answer;
         }

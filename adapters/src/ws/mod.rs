@@ -41,10 +41,10 @@
 //! - A frame that does not decode is counted ([`WsStats::undecodable`]) and reported with its
 //!   first bytes; nothing from the venue can make the client panic.
 //!
-//! Private (authenticated) account streams are in [`private`]. Not here yet: order entry over
-//! WebSocket, the REST resync of a book after a gap, Kraken book checksum verification,
-//! make-before-break rotation (a Binance 24-hour replacement leaves a short hole, reported as a
-//! disconnect).
+//! Private (authenticated) account streams are in [`private`]. The local order book and its
+//! resync after a gap are in `crate::book` (driven by `keel venue watch --book`). Not here yet:
+//! order entry over WebSocket, make-before-break rotation (a Binance 24-hour replacement leaves
+//! a short hole, reported as a disconnect).
 
 mod conn;
 pub mod gap;
