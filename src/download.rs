@@ -695,3 +695,63 @@ impl fmt::Display for SummaryText<'_> {
         Ok(())
     }
 }
+
+/// Pages of closed bars opening in `[from_ns, to_ns)` fetched with `client` — for a live
+/// session filling a hole its WebSocket stream left (a reconnect, a restart). At most
+/// `max_bars`; bars the venue does not have are simply absent (the caller reports them).
+#[allow(clippy::too_many_arguments)] // one flat call site; a struct would only rename them
+pub async fn fetch_closed(
+    client: &keel_adapters::client::RestClient,
+    venue: Venue,
+    symbol: Symbol,
+    interval: Interval,
+    category: Category,
+    from_ns: i64,
+    to_ns: i64,
+    max_bars: usize,
+) -> Result<Vec<Candle>> {
+    let plan = Plan {
+        venue,
+        symbol,
+        interval,
+        from_ns,
+        to_ns,
+        store: PathBuf::new(),
+        category,
+        client: client.config().clone(),
+    };
+    let mut out: Vec<Candle> = Vec::new();
+    let mut cursor = from_ns;
+    // Each page moves the cursor past its last bar, so the loop ends; the bound is a guard.
+    for _ in 0..(max_bars / 100 + 10) {
+        if cursor >= to_ns || out.len() >= max_bars {
+            break;
+        }
+        let page = page_request(&plan, cursor, None)?;
+        let response = client
+            .send(&page.request)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        let rows = parse_page(&plan, &response.body).map_err(|e| {
+            anyhow!(
+                "{}: {e}",
+                keel_adapters::client::describe(&page.request)
+            )
+        })?;
+        let before = out.len();
+        for (candle, closed) in rows {
+            if closed
+                && candle.open_time_ns >= cursor
+                && candle.open_time_ns < to_ns
+                && out.len() < max_bars
+            {
+                cursor = candle.open_time_ns + interval.ns;
+                out.push(candle);
+            }
+        }
+        if out.len() == before {
+            break;
+        }
+    }
+    Ok(out)
+}

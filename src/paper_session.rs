@@ -306,6 +306,24 @@ async fn start_io(
     ));
     let health = Arc::new(std::sync::Mutex::new(Health::new(symbols)));
     let interval_ns = interval.ns;
+    // Public REST, for candles the stream missed.
+    let mut rest = keel_adapters::client::ClientConfig::new(rt.venue);
+    if let Some(url) = &rt.rest_url {
+        rest.base_url = url.clone();
+    }
+    let rest = Arc::new(
+        keel_adapters::client::RestClient::new(rest).map_err(|e| anyhow!("REST client: {e}"))?,
+    );
+    let backfill = Backfill {
+        client: rest,
+        venue: rt.venue,
+        interval,
+        category: match rt.bybit_category {
+            keel_adapters::bybit::Category::Spot => crate::download::Category::Spot,
+            _ => crate::download::Category::Linear,
+        },
+        max: rt.backfill_max,
+    };
     let mut handles = Vec::new();
     for &symbol in symbols {
         let mut cfg = WsConfig::new(rt.venue, symbol, vec![StreamKind::Klines(interval)]);
@@ -319,6 +337,7 @@ async fn start_io(
         tokio::spawn(pump(
             symbol,
             last_candle_open.get(&symbol).copied(),
+            backfill.clone(),
             interval_ns,
             events,
             inbox.clone(),
@@ -342,6 +361,38 @@ async fn start_io(
         ws: handles,
         metrics: metrics_task,
     })
+}
+
+/// Fetches closed candles the stream missed, over the venue's public REST API.
+#[derive(Clone)]
+struct Backfill {
+    client: Arc<keel_adapters::client::RestClient>,
+    venue: keel_adapters::model::Venue,
+    interval: keel_engine::Interval,
+    category: crate::download::Category,
+    max: usize,
+}
+
+impl Backfill {
+    /// Closed bars of `symbol` opening in `[from_ns, to_ns)`, oldest first.
+    async fn fetch(&self, symbol: Symbol, from_ns: i64, to_ns: i64) -> Result<Vec<Candle>> {
+        if self.max == 0 {
+            return Ok(Vec::new());
+        }
+        // The newest `max` of the missing bars: the strategy's recent history matters most.
+        let from_ns = from_ns.max(to_ns - self.max as i64 * self.interval.ns);
+        crate::download::fetch_closed(
+            &self.client,
+            self.venue,
+            symbol,
+            self.interval,
+            self.category,
+            from_ns,
+            to_ns,
+            self.max,
+        )
+        .await
+    }
 }
 
 /// Connection and data freshness per symbol, as the I/O side sees it.
@@ -399,6 +450,7 @@ fn lock(h: &std::sync::Mutex<Health>) -> std::sync::MutexGuard<'_, Health> {
 async fn pump(
     symbol: Symbol,
     mut last_open: Option<i64>,
+    backfill: Backfill,
     interval_ns: i64,
     mut events: tokio::sync::mpsc::Receiver<WsEvent>,
     inbox: Inbox,
@@ -420,18 +472,48 @@ async fn pump(
                 if let Some(t) = last_open {
                     let missed = (candle.open_time_ns - t) / interval_ns - 1;
                     if missed > 0 {
-                        let text = format!(
-                            "{}: {missed} closed candle(s) missed before {} (connection gap); \
-                             the strategy continues without them",
-                            symbol.as_str(),
-                            keel_replay::report::iso8601(candle.open_time_ns)
-                        );
-                        eprintln!("paper: {text}");
-                        metrics.inc_venue_error(venue, "candle_gap");
-                        alerter.send(Alert::Error {
-                            context: "market data".into(),
-                            message: text,
-                        });
+                        // Fetch what the stream missed, and apply it first, in order.
+                        let got = backfill
+                            .fetch(symbol, t + interval_ns, candle.open_time_ns)
+                            .await;
+                        let fetched = match got {
+                            Ok(bars) => {
+                                for bar in &bars {
+                                    inbox.send(Msg::Candle {
+                                        recv_ns: now_ns(),
+                                        candle: *bar,
+                                    });
+                                }
+                                bars.len() as i64
+                            }
+                            Err(e) => {
+                                eprintln!("paper: {}: backfill failed: {e:#}", symbol.as_str());
+                                metrics.inc_venue_error(venue, "backfill");
+                                0
+                            }
+                        };
+                        if fetched > 0 {
+                            eprintln!(
+                                "paper: {}: {fetched} of {missed} missed closed candle(s) \
+                                 fetched over REST and applied in order",
+                                symbol.as_str()
+                            );
+                        }
+                        if fetched < missed {
+                            let text = format!(
+                                "{}: {} closed candle(s) missed before {} (connection gap); \
+                                 the strategy continues without them",
+                                symbol.as_str(),
+                                missed - fetched,
+                                keel_replay::report::iso8601(candle.open_time_ns)
+                            );
+                            eprintln!("paper: {text}");
+                            metrics.inc_venue_error(venue, "candle_gap");
+                            alerter.send(Alert::Error {
+                                context: "market data".into(),
+                                message: text,
+                            });
+                        }
                     }
                 }
                 last_open = Some(candle.open_time_ns);

@@ -23,6 +23,9 @@ pub struct VenueSection {
     pub ws_url: Option<String>,
     /// Bybit only: "linear" (default) or "spot".
     pub category: Option<String>,
+    /// REST scheme, host and port (testnet, mock) for fetching candles missed while the
+    /// WebSocket was down; default the venue's production REST URL.
+    pub rest_url: Option<String>,
 }
 
 /// `[session]`: the journal and the session's life cycle.
@@ -44,6 +47,14 @@ pub struct SessionSection {
     /// Flatten every position and cancel every order when a journal is resumed.
     #[serde(default)]
     pub flatten_on_restart: bool,
+    /// Candles missed while disconnected or stopped are fetched over REST and applied in
+    /// order before the next live one, up to this many per gap (default 1440; 0: never).
+    #[serde(default = "default_backfill")]
+    pub backfill_max: usize,
+}
+
+fn default_backfill() -> usize {
+    1440
 }
 
 fn default_snapshot_every() -> u64 {
@@ -147,6 +158,8 @@ impl Action {
 pub struct Runtime {
     pub venue: Venue,
     pub ws_url: Option<String>,
+    pub rest_url: Option<String>,
+    pub backfill_max: usize,
     pub bybit_category: keel_adapters::bybit::Category,
     pub journal: PathBuf,
     pub snapshot_every: u64,
@@ -206,6 +219,11 @@ pub fn resolve(s: Sections<'_>, base: &Path, interval_ns: i64) -> Result<Runtime
     if let Some(url) = &v.ws_url {
         if !(url.starts_with("ws://") || url.starts_with("wss://")) {
             bail!("[venue] ws_url = {url:?}: expected a ws:// or wss:// URL");
+        }
+    }
+    if let Some(url) = &v.rest_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            bail!("[venue] rest_url = {url:?}: expected an http:// or https:// URL");
         }
     }
     let Some(session) = s.session else {
@@ -302,6 +320,11 @@ pub fn resolve(s: Sections<'_>, base: &Path, interval_ns: i64) -> Result<Runtime
             .ws_url
             .as_ref()
             .map(|u| u.trim_end_matches('/').to_string()),
+        rest_url: v
+            .rest_url
+            .as_ref()
+            .map(|u| u.trim_end_matches('/').to_string()),
+        backfill_max: session.backfill_max,
         bybit_category,
         journal,
         snapshot_every: session.snapshot_every,
