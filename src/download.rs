@@ -732,12 +732,8 @@ pub async fn fetch_closed(
             .send(&page.request)
             .await
             .map_err(|e| anyhow!("{e}"))?;
-        let rows = parse_page(&plan, &response.body).map_err(|e| {
-            anyhow!(
-                "{}: {e}",
-                keel_adapters::client::describe(&page.request)
-            )
-        })?;
+        let rows = parse_page(&plan, &response.body)
+            .map_err(|e| anyhow!("{}: {e}", keel_adapters::client::describe(&page.request)))?;
         let before = out.len();
         for (candle, closed) in rows {
             if closed
