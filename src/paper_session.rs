@@ -620,6 +620,14 @@ async fn watch_health(
     }
 }
 
+/// The first time strictly after `now_ns` (UTC, ns since the epoch) that is `minute` minutes
+/// past a UTC midnight.
+fn next_daily(now_ns: u64, minute: u32) -> u64 {
+    const DAY: u64 = 86_400_000_000_000;
+    let at = now_ns - now_ns % DAY + u64::from(minute) * 60_000_000_000;
+    if at > now_ns { at } else { at + DAY }
+}
+
 /// Heartbeats and the daily report, as journaled timer inputs.
 async fn timers(rt: Runtime, inbox: Inbox, mut stop: tokio::sync::watch::Receiver<bool>) {
     let mut heartbeat = rt.heartbeat.map(|d| {
@@ -630,11 +638,8 @@ async fn timers(rt: Runtime, inbox: Inbox, mut stop: tokio::sync::watch::Receive
     let report_minute = rt.alerts.as_ref().map(|a| a.daily_report_minute);
     loop {
         let until_report = report_minute.map(|m| {
-            const DAY: u64 = 86_400_000_000_000;
             let now = now_ns();
-            let at = now - now % DAY + u64::from(m) * 60_000_000_000;
-            let next = if at > now { at } else { at + DAY };
-            Duration::from_nanos(next - now)
+            Duration::from_nanos(next_daily(now, m) - now)
         });
         let report = async {
             match until_report {
@@ -848,6 +853,8 @@ impl Monitor {
 
     /// Gauges from the core's state.
     fn refresh(&mut self, core: &Core, venue_open_orders: usize) {
+        let alerts = self.alerter.stats();
+        self.metrics.set_alert_stats(alerts.sent, alerts.dropped);
         let state = core.state();
         let equity = core.equity().to_f64();
         let realized = state.portfolio.realized_pnl.to_f64();
@@ -918,5 +925,32 @@ impl Monitor {
             })
             .unwrap_or(0);
         self.metrics.set_journal_bytes(bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_daily;
+
+    const MIN: u64 = 60_000_000_000;
+    const DAY: u64 = 1440 * MIN;
+    /// 2024-03-10T00:00:00Z.
+    const MIDNIGHT: u64 = 1_710_028_800 * 1_000_000_000;
+
+    #[test]
+    fn the_daily_report_time_is_the_next_utc_occurrence() {
+        // 00:05 asked at 00:00 → today 00:05; at 00:05 exactly → tomorrow; at 23:59 → tomorrow.
+        assert_eq!(next_daily(MIDNIGHT, 5), MIDNIGHT + 5 * MIN);
+        assert_eq!(next_daily(MIDNIGHT + 5 * MIN, 5), MIDNIGHT + DAY + 5 * MIN);
+        assert_eq!(
+            next_daily(MIDNIGHT + 1439 * MIN, 5),
+            MIDNIGHT + DAY + 5 * MIN
+        );
+        // Midnight itself, asked one nanosecond after: the next midnight.
+        assert_eq!(next_daily(MIDNIGHT + 1, 0), MIDNIGHT + DAY);
+        assert_eq!(
+            next_daily(MIDNIGHT + 12 * 60 * MIN, 23 * 60 + 59),
+            MIDNIGHT + 1439 * MIN
+        );
     }
 }
