@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::model::Venue;
 
 /// One venue limit: at most `capacity` weight in any `period`, counting the requests whose path
-/// is `path` (all requests when `None`).
+/// is `path` (all requests when `None`; a `path` ending in `/` counts every path under it).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Limit {
     /// What the venue calls it, for messages.
@@ -24,7 +24,8 @@ pub struct Limit {
 
 impl Limit {
     fn applies_to(&self, path: &str) -> bool {
-        self.path.is_none_or(|p| p == path)
+        self.path
+            .is_none_or(|p| p == path || (p.ends_with('/') && path.starts_with(p)))
     }
 }
 
@@ -73,14 +74,25 @@ pub fn venue_limits(venue: Venue) -> Vec<Limit> {
                 period: Duration::from_secs(2),
             },
         ],
-        // "Calling the public endpoints at a frequency of 1 per second (or less) would remain
-        // within the rate limits" (support.kraken.com, "What are the API rate limits?").
-        Venue::Kraken => vec![Limit {
-            name: "public",
-            path: None,
-            capacity: 1,
-            period: Duration::from_secs(1),
-        }],
+        // Public: "Calling the public endpoints at a frequency of 1 per second (or less) would
+        // remain within the rate limits" (support.kraken.com, "What are the API rate limits?").
+        // Private: a counter of at most 15 that decays by 0.33 per second for the Starter tier
+        // (the lowest), i.e. 15 calls per 45 s; budgeted as that window for every private call
+        // (order entry included, which the venue counts separately: conservative).
+        Venue::Kraken => vec![
+            Limit {
+                name: "public",
+                path: Some("/0/public/"),
+                capacity: 1,
+                period: Duration::from_secs(1),
+            },
+            Limit {
+                name: "private counter",
+                path: Some("/0/private/"),
+                capacity: 15,
+                period: Duration::from_secs(45),
+            },
+        ],
     }
 }
 
@@ -277,5 +289,23 @@ mod tests {
         assert_eq!(b.try_acquire(t0, "/k", 1), Ok(()));
         assert_eq!(b.try_acquire(t0, "/k", 10), Err(Duration::from_secs(1)));
         assert_eq!(b.try_acquire(t0 + Duration::from_secs(1), "/k", 10), Ok(()));
+    }
+
+    #[test]
+    fn kraken_budgets_public_and_private_calls_apart() {
+        let mut b = Budget::new(venue_limits(Venue::Kraken));
+        let t = Instant::now();
+        assert_eq!(b.try_acquire(t, "/0/public/OHLC", 1), Ok(()));
+        // A second public call waits for the 1-per-second window...
+        assert!(b.try_acquire(t, "/0/public/Depth", 1).is_err());
+        // ...private calls do not: 15 of them fit, the 16th waits.
+        for _ in 0..15 {
+            assert_eq!(b.try_acquire(t, "/0/private/AddOrder", 1), Ok(()));
+        }
+        assert!(b.try_acquire(t, "/0/private/QueryOrders", 1).is_err());
+        assert_eq!(
+            b.try_acquire(t + Duration::from_secs(1), "/0/public/Depth", 1),
+            Ok(())
+        );
     }
 }
