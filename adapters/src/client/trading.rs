@@ -25,6 +25,7 @@ use keel_engine::symbol::Symbol;
 
 use super::binance::{self as bn, Market};
 use super::{ClientError, Response, RestClient, describe};
+use crate::model::Venue;
 use crate::model::{
     BalanceUpdate, FillEvent, Instrument, OrderEvent, OrderSpec, OrderSpecKind, PositionUpdate,
     RestRequest, VenueError, VenueEvent,
@@ -148,6 +149,41 @@ impl RestClient {
 
     /// Reads the venue's exchangeInfo and keeps its instruments for the pre-send checks.
     pub async fn load_instruments(&self) -> Result<Vec<Instrument>, ClientError> {
+        let venue = self.config.venue;
+        if !matches!(venue, Venue::BinanceSpot | Venue::BinanceUsdm) {
+            // Bybit: the configured category; OKX: spot and perpetual swaps; Kraken: all pairs.
+            let requests = match venue {
+                Venue::Bybit => vec![crate::bybit::instruments_info(
+                    self.config.bybit_category,
+                    None,
+                    None,
+                )],
+                Venue::Okx => vec![
+                    crate::okx::instruments("SPOT", None),
+                    crate::okx::instruments("SWAP", None),
+                ],
+                _ => vec![crate::kraken::asset_pairs(&[])],
+            };
+            let mut list = Vec::new();
+            for req in requests {
+                let r = self.send(&req).await?;
+                let parsed = match venue {
+                    Venue::Bybit => crate::bybit::parse_instruments(&r.body),
+                    Venue::Okx => crate::okx::parse_instruments(&r.body),
+                    _ => crate::kraken::parse_asset_pairs(&r.body),
+                };
+                let parsed = parsed.map_err(|e| {
+                    let error = VenueError::Other {
+                        code: "decode".into(),
+                        message: e.to_string(),
+                    };
+                    self.venue_error(describe(&req), Some(r.status), error)
+                })?;
+                list.extend(parsed);
+            }
+            self.set_instruments(list.clone());
+            return Ok(list);
+        }
         let market = self.market("exchangeInfo")?;
         let req = bn::exchange_info(market);
         let r = self.send(&req).await?;

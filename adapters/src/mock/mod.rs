@@ -302,6 +302,7 @@ impl MockVenue {
             exchange: Mutex::new(exchange::Exchange::new(spot, &config.trading)),
             kraken: Mutex::default(),
             depth: Mutex::default(),
+            canned: Mutex::default(),
             skew_ms: AtomicI64::new(config.clock_skew_ms),
             config,
             state: Mutex::new(State::default()),
@@ -383,6 +384,12 @@ impl MockVenue {
         self.shared.skew_ms.store(skew_ms, Ordering::Relaxed);
     }
 
+    /// Serves `body` (e.g. a recorded venue payload) with status 200 for every `GET path` from
+    /// now on, whatever the query: for public endpoints the mock does not model.
+    pub fn serve_canned(&self, path: &str, body: &str) {
+        lock(&self.shared.canned).insert(path.to_string(), body.to_string());
+    }
+
     /// The Binance depth snapshot served from now on (empty at id 0 until set); a test moves it
     /// forward as the stream it plays advances.
     pub fn set_depth_snapshot(&self, depth: MockDepth) {
@@ -461,6 +468,8 @@ struct Shared {
     kraken: Mutex<kraken::KrakenState>,
     /// The Binance depth snapshot.
     depth: Mutex<MockDepth>,
+    /// Bodies served verbatim for `GET path` (recorded venue payloads a test supplies).
+    canned: Mutex<std::collections::BTreeMap<String, String>>,
     skew_ms: AtomicI64,
 }
 
@@ -607,6 +616,14 @@ async fn read_request(req: Request<hyper::body::Incoming>) -> Arrived {
 /// The venue's answer, running the request (orders change the exchange).
 fn execute(shared: &Shared, req: &Arrived, rec: &RecordedRequest, now_ms: i64) -> venues::Answer {
     let config = &shared.config;
+    if req.method == "GET" {
+        if let Some(body) = lock(&shared.canned).get(&req.path) {
+            return venues::Answer {
+                status: 200,
+                body: body.clone(),
+            };
+        }
+    }
     if matches!(config.venue, Venue::BinanceSpot | Venue::BinanceUsdm) {
         let http = binance::HttpRequest {
             method: &req.method,
