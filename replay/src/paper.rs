@@ -436,6 +436,83 @@ fn config_difference(
     diffs.join(", ")
 }
 
+/// One journal record, decoded, and whether the venue already worked it (a candle worked
+/// ahead of its answers).
+struct Rec {
+    seq: u64,
+    ts_ns: u64,
+    decoded: Decoded,
+    worked: bool,
+}
+
+/// The journal's records in order, read as needed, with a small lookahead: a candle's answers
+/// are journaled before it, so an answer may need the candle that follows. Only the records
+/// between an answer and its candle are held, never the whole journal.
+struct Stream {
+    dir: PathBuf,
+    reader: Reader,
+    ahead: VecDeque<Rec>,
+}
+
+impl Stream {
+    fn open(dir: &Path) -> Result<Stream, PaperError> {
+        let reader = Reader::open(dir).map_err(|source| PaperError::Journal {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Stream {
+            dir: dir.to_path_buf(),
+            reader,
+            ahead: VecDeque::new(),
+        })
+    }
+
+    fn read(&mut self) -> Result<Option<Rec>, PaperError> {
+        let dir = &self.dir;
+        let Some(rec) = self.reader.next().map_err(|source| PaperError::Journal {
+            dir: dir.clone(),
+            source,
+        })?
+        else {
+            return Ok(None);
+        };
+        let decoded = decode(rec.seq, rec.kind, rec.ver, rec.payload).map_err(|source| {
+            RecoverError::Decode {
+                dir: dir.clone(),
+                source,
+            }
+        })?;
+        Ok(Some(Rec {
+            seq: rec.seq,
+            ts_ns: rec.ts_ns,
+            decoded,
+            worked: false,
+        }))
+    }
+
+    fn next(&mut self) -> Result<Option<Rec>, PaperError> {
+        match self.ahead.pop_front() {
+            Some(r) => Ok(Some(r)),
+            None => self.read(),
+        }
+    }
+
+    /// The first candle after the current record, if the journal has one.
+    fn candle_ahead(&mut self) -> Result<Option<&mut Rec>, PaperError> {
+        let is_candle = |r: &Rec| matches!(r.decoded, Decoded::Input(Event::Candle(_)));
+        if !self.ahead.iter().any(is_candle) {
+            while let Some(r) = self.read()? {
+                let found = is_candle(&r);
+                self.ahead.push_back(r);
+                if found {
+                    break;
+                }
+            }
+        }
+        Ok(self.ahead.iter_mut().find(|r| is_candle(r)))
+    }
+}
+
 /// The simulated venue as the journal leaves it.
 struct RebuiltVenue {
     venue: SimVenue,
@@ -455,59 +532,45 @@ fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError>
         dir: dir.to_path_buf(),
         what,
     };
-    let mut records: Vec<(u64, u64, Decoded)> = Vec::new();
-    let mut reader = Reader::open(dir).map_err(|source| PaperError::Journal {
-        dir: dir.to_path_buf(),
-        source,
-    })?;
-    while let Some(rec) = reader.next().map_err(|source| PaperError::Journal {
-        dir: dir.to_path_buf(),
-        source,
-    })? {
-        let decoded = decode(rec.seq, rec.kind, rec.ver, rec.payload).map_err(|source| {
-            RecoverError::Decode {
-                dir: dir.to_path_buf(),
-                source,
-            }
-        })?;
-        records.push((rec.seq, rec.ts_ns, decoded));
-    }
+    let mut stream = Stream::open(dir)?;
     let mut venue = SimVenue::new(sim);
     // Answers the venue gave in this replay, not yet matched with the journal, in the order
     // the live queue held them.
     let mut expected: VecDeque<(i64, Event)> = VecDeque::new();
-    let mut worked: Vec<bool> = vec![false; records.len()];
     let mut out = Vec::new();
     let mut at: i64 = 0;
     let mut reapplied = 0;
     let mut last_candle_open = std::collections::BTreeMap::new();
     let mut clock = MarketClock::default();
-    for i in 0..records.len() {
-        let (seq, ts_ns, decoded) = &records[i];
-        match decoded {
+    while let Some(rec) = stream.next()? {
+        let Rec {
+            seq,
+            ts_ns,
+            decoded,
+            worked,
+        } = rec;
+        let (seq, ts_ns) = (&seq, &ts_ns);
+        match &decoded {
             Decoded::Input(event) if is_venue_answer(event) => {
                 if expected.is_empty() {
                     // Nothing explains it yet: the answer to the next journaled candle.
-                    let next = (i + 1..records.len())
-                        .find(|&j| matches!(&records[j].2, Decoded::Input(Event::Candle(_))));
-                    match next {
-                        Some(j) if !worked[j] => {
-                            let Decoded::Input(Event::Candle(c)) = &records[j].2 else {
-                                unreachable!("found a candle at {j}")
+                    match stream.candle_ahead()? {
+                        Some(next) if !next.worked => {
+                            let Decoded::Input(Event::Candle(c)) = &next.decoded else {
+                                unreachable!("candle_ahead returns candles")
                             };
                             venue.on_candle(c, &mut out);
-                            worked[j] = true;
+                            next.worked = true;
                             expected.extend(out.drain(..).map(|e| (c.open_time_ns, e)));
                         }
-                        _ => {
-                            if next.is_none() {
-                                venue.apply_recorded(event);
-                                if let Event::Fill(f) = event {
-                                    at = f.ts_event_ns;
-                                }
-                                reapplied += 1;
-                                continue;
+                        Some(_) => {}
+                        None => {
+                            venue.apply_recorded(event);
+                            if let Event::Fill(f) = event {
+                                at = f.ts_event_ns;
                             }
+                            reapplied += 1;
+                            continue;
                         }
                     }
                 }
@@ -529,9 +592,8 @@ fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError>
             }
             Decoded::Input(candle @ Event::Candle(c)) => {
                 last_candle_open.insert(c.symbol, c.open_time_ns);
-                if !worked[i] {
+                if !worked {
                     venue.on_candle(c, &mut out);
-                    worked[i] = true;
                     if let Some(e) = out.first() {
                         return Err(inconsistent(format!(
                             "seq {seq}: working this candle the simulated venue answers {e:?}, \
