@@ -390,13 +390,13 @@ pub fn parse_time(text: &str) -> Result<i64> {
                 .context("time is out of range (1677..2262)");
         }
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        if let Some(dt) = d.and_hms_opt(0, 0, 0) {
-            return dt
-                .and_utc()
-                .timestamp_nanos_opt()
-                .context("time is out of range (1677..2262)");
-        }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d")
+        && let Some(dt) = d.and_hms_opt(0, 0, 0)
+    {
+        return dt
+            .and_utc()
+            .timestamp_nanos_opt()
+            .context("time is out of range (1677..2262)");
     }
     bail!("`{text}` is not a date (2022-01-01) or date-time (2022-01-01T12:00:00Z)")
 }
@@ -569,10 +569,10 @@ fn resolve(
         .map(parse_time)
         .transpose()
         .context("[data] to")?;
-    if let (Some(f), Some(t)) = (from_ns, to_ns) {
-        if f >= t {
-            bail!("[data] `from` must be before `to`");
-        }
+    if let (Some(f), Some(t)) = (from_ns, to_ns)
+        && f >= t
+    {
+        bail!("[data] `from` must be before `to`");
     }
     let balance = file.account.starting_balance;
     if !balance.is_finite() || balance <= 0.0 {

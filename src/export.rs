@@ -92,14 +92,14 @@ pub fn export(request: &ExportRequest) -> Result<ExportSummary> {
     let interval = Interval::parse(&request.interval).map_err(|e| anyhow!("--interval: {e}"))?;
     let from = parse_bound("--from", request.from.as_deref())?;
     let to = parse_bound("--to", request.to.as_deref())?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            bail!(
-                "--from {} is not before --to {} (--to is exclusive)",
-                iso8601(f),
-                iso8601(t)
-            );
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        bail!(
+            "--from {} is not before --to {} (--to is exclusive)",
+            iso8601(f),
+            iso8601(t)
+        );
     }
     // Check the output path before reading anything, so a typo fails fast.
     if request.out.is_dir() {

@@ -816,18 +816,18 @@ impl Monitor {
                 self.metrics.inc_venue_error("postgres", "row_dropped");
             }
         }
-        if let Event::Fill(f) = s.event {
-            if self.fill_alerts {
-                self.alerter.send(Alert::Fill {
-                    symbol: f.symbol.to_string(),
-                    side: f.side.as_str().to_string(),
-                    qty: f.qty.to_string(),
-                    price: f.price.to_string(),
-                    fee: f.fee.to_string(),
-                    client_id: f.client_id,
-                    mode: "paper".into(),
-                });
-            }
+        if let Event::Fill(f) = s.event
+            && self.fill_alerts
+        {
+            self.alerter.send(Alert::Fill {
+                symbol: f.symbol.to_string(),
+                side: f.side.as_str().to_string(),
+                qty: f.qty.to_string(),
+                price: f.price.to_string(),
+                fee: f.fee.to_string(),
+                client_id: f.client_id,
+                mode: "paper".into(),
+            });
         }
         for d in s.decisions {
             let kind = match d {

@@ -1147,14 +1147,14 @@ pub fn push_series(args: &PushArgs, password: Option<&str>) -> Result<PushReport
     };
     let from = bound("--from", &args.from)?;
     let to = bound("--to", &args.to)?;
-    if let (Some(f), Some(t)) = (from, to) {
-        if f >= t {
-            bail!(
-                "--from {} is not before --to {} (--to is exclusive)",
-                iso8601(f),
-                iso8601(t)
-            );
-        }
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        bail!(
+            "--from {} is not before --to {} (--to is exclusive)",
+            iso8601(f),
+            iso8601(t)
+        );
     }
     let series = format!("{symbol} {}", interval.name());
     let store = args.store.display();

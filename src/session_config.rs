@@ -216,15 +216,15 @@ pub fn resolve(s: Sections<'_>, base: &Path, interval_ns: i64) -> Result<Runtime
         }
         (Some(_), _) => bail!("[venue] category is for bybit only"),
     };
-    if let Some(url) = &v.ws_url {
-        if !(url.starts_with("ws://") || url.starts_with("wss://")) {
-            bail!("[venue] ws_url = {url:?}: expected a ws:// or wss:// URL");
-        }
+    if let Some(url) = &v.ws_url
+        && !(url.starts_with("ws://") || url.starts_with("wss://"))
+    {
+        bail!("[venue] ws_url = {url:?}: expected a ws:// or wss:// URL");
     }
-    if let Some(url) = &v.rest_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            bail!("[venue] rest_url = {url:?}: expected an http:// or https:// URL");
-        }
+    if let Some(url) = &v.rest_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        bail!("[venue] rest_url = {url:?}: expected an http:// or https:// URL");
     }
     let Some(session) = s.session else {
         bail!("a paper session needs a [session] section with `journal = \"DIR\"`");

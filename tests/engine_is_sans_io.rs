@@ -92,10 +92,10 @@ fn engine_depends_only_on_pure_crates() {
             section = line;
             continue;
         }
-        if section == "[dependencies]" {
-            if let Some((name, _)) = line.split_once('=') {
-                deps.push(name.trim().trim_end_matches(".workspace").to_string());
-            }
+        if section == "[dependencies]"
+            && let Some((name, _)) = line.split_once('=')
+        {
+            deps.push(name.trim().trim_end_matches(".workspace").to_string());
         }
     }
     for d in &deps {

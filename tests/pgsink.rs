@@ -893,10 +893,10 @@ fn the_session_sink_writes_every_candle_and_fill_it_is_given() {
             let mut fills = fills.iter();
             for (k, c) in candles.iter().enumerate() {
                 assert!(sink.candle(c), "candle {k} refused");
-                if k % 3 == 0 {
-                    if let Some(f) = fills.next() {
-                        assert!(sink.fill(f), "a fill refused");
-                    }
+                if k % 3 == 0
+                    && let Some(f) = fills.next()
+                {
+                    assert!(sink.fill(f), "a fill refused");
                 }
             }
             for f in fills {

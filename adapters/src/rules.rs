@@ -152,7 +152,7 @@ fn decimals(step: Fixed) -> usize {
     }
     let mut places = Fixed::DECIMALS as usize;
     let mut f = frac;
-    while f % 10 == 0 {
+    while f.is_multiple_of(10) {
         f /= 10;
         places -= 1;
     }

@@ -93,10 +93,10 @@ fn at(v: &mut Value, n: &mut usize, op: &dyn Fn(&mut Value, usize)) -> bool {
             Value::Array(a) => a.get_mut(i),
             _ => None,
         };
-        if let Some(c) = child {
-            if at(c, n, op) {
-                return true;
-            }
+        if let Some(c) = child
+            && at(c, n, op)
+        {
+            return true;
         }
     }
     false

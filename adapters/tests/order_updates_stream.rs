@@ -43,10 +43,10 @@ async fn round_trip(venue: Venue) {
             .await
             .ok()
             .flatten();
-        if let Some(PrivateEvent::Connection(c)) = &ev {
-            if format!("{c:?}").contains("NeedsReconcile") {
-                break;
-            }
+        if let Some(PrivateEvent::Connection(c)) = &ev
+            && format!("{c:?}").contains("NeedsReconcile")
+        {
+            break;
         }
         assert!(
             Instant::now() < until && ev.is_some(),

@@ -187,7 +187,7 @@ impl SegView {
     /// `base..base+len` must stay mapped and readable while the view is used, and `base` must be
     /// 8-byte aligned (mappings are page aligned).
     pub(crate) unsafe fn new(base: *const u8, len: usize) -> SegView {
-        debug_assert!(base as usize % FRAME_ALIGN == 0);
+        debug_assert!((base as usize).is_multiple_of(FRAME_ALIGN));
         SegView { base, len }
     }
 
@@ -208,7 +208,7 @@ impl SegView {
     /// always 8-aligned: frames start at 64 and advance by whole frames (multiples of 8).
     #[inline(always)]
     pub(crate) fn word(&self, off: usize) -> u64 {
-        debug_assert!(off % FRAME_ALIGN == 0);
+        debug_assert!(off.is_multiple_of(FRAME_ALIGN));
         if off >= self.len || self.len - off < 8 {
             return 0;
         }

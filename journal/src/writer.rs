@@ -536,7 +536,7 @@ impl Drop for Journal {
 }
 
 fn check_options(opts: &Options) -> Result<(), JournalError> {
-    if opts.segment_size < PAGE as u64 || opts.segment_size % 8 != 0 {
+    if opts.segment_size < PAGE as u64 || !opts.segment_size.is_multiple_of(8) {
         return Err(JournalError::InvalidOptions(format!(
             "segment_size {} must be a multiple of 8 and at least {PAGE}",
             opts.segment_size

@@ -150,7 +150,7 @@ impl Io for BacktestIo {
         self.queue
             .push_back((stamp(candle.close_time_ns()), Event::Candle(candle)));
         self.bars += 1;
-        if self.bars % 65_536 == 0 {
+        if self.bars.is_multiple_of(65_536) {
             (self.progress)(self.bars);
         }
         Ok(self.queue.pop_front())

@@ -125,7 +125,7 @@ pub fn decode(seq: u64, kind: u16, ver: u16, payload: &[u8]) -> Result<Decoded, 
     // The journal hands out 8-byte aligned payloads, which is all these layouts need; a
     // payload from elsewhere may not be, so copy it when it is not.
     let aligned;
-    let bytes = if (payload.as_ptr() as usize) % 8 == 0 {
+    let bytes = if (payload.as_ptr() as usize).is_multiple_of(8) {
         payload
     } else {
         let mut v = AlignedVec::<16>::with_capacity(payload.len());

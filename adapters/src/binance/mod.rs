@@ -71,10 +71,10 @@ fn decode(market: Market, text: &str) -> Result<Vec<VenueEvent>, DecodeError> {
         return stream::decode_event(market, text, wrap, e, stream_name);
     } else if inner.is_book_ticker() {
         return stream::book_ticker(text, wrap);
-    } else if inner.is_depth_snapshot() {
-        if let Some(name) = stream_name {
-            return stream::partial_depth(text, wrap, name);
-        }
+    } else if inner.is_depth_snapshot()
+        && let Some(name) = stream_name
+    {
+        return stream::partial_depth(text, wrap, name);
     }
     let value: serde_json::Value = serde_json::from_str(text)
         .map_err(|e| DecodeError::malformed(format!("{} message", market.name()), e.to_string()))?;

@@ -116,7 +116,7 @@ fn decimals(step: Fixed) -> u32 {
     }
     let mut digits = Fixed::DECIMALS;
     let mut f = frac;
-    while f % 10 == 0 {
+    while f.is_multiple_of(10) {
         f /= 10;
         digits -= 1;
     }

@@ -110,13 +110,13 @@ impl SnapshotSync {
     /// Give the REST snapshot fetched after updates started arriving.
     pub fn on_snapshot(&mut self, snapshot: &DepthUpdate) -> Result<SnapshotOutcome, BookError> {
         let snapshot_id = snapshot.last_update_id;
-        if let Some(first) = self.buffer.front() {
-            if too_old(self.book.dialect(), snapshot_id, first) {
-                return Ok(SnapshotOutcome::TooOld {
-                    snapshot_id,
-                    first_buffered_id: first.first_update_id,
-                });
-            }
+        if let Some(first) = self.buffer.front()
+            && too_old(self.book.dialect(), snapshot_id, first)
+        {
+            return Ok(SnapshotOutcome::TooOld {
+                snapshot_id,
+                first_buffered_id: first.first_update_id,
+            });
         }
         self.book.load_snapshot(snapshot)?;
         let (mut replayed, mut dropped) = (0, 0);

@@ -134,10 +134,10 @@ fn reason(state: OrderState, reject: Option<&str>, cancel: Option<&str>) -> Stri
     if let Some(r) = reject.filter(meaningful) {
         return r.to_string();
     }
-    if matches!(state, OrderState::Canceled | OrderState::Rejected) {
-        if let Some(c) = cancel.filter(meaningful) {
-            return c.to_string();
-        }
+    if matches!(state, OrderState::Canceled | OrderState::Rejected)
+        && let Some(c) = cancel.filter(meaningful)
+    {
+        return c.to_string();
     }
     String::new()
 }

@@ -163,12 +163,12 @@ fn order_entry(op: &str, v: &Value) -> Result<Vec<VenueEvent>, DecodeError> {
         .and_then(code_of)
         .ok_or_else(|| DecodeError::malformed(format!("bybit {op} retCode"), "missing"))?;
     let data = v.get("data");
-    if op.ends_with("-batch") && code == 0 {
-        if let Some(items) = data.and_then(|d| d.get("list")).and_then(Value::as_array) {
-            if !items.is_empty() {
-                return Ok(batch_acks(items, v.get("retExtInfo")));
-            }
-        }
+    if op.ends_with("-batch")
+        && code == 0
+        && let Some(items) = data.and_then(|d| d.get("list")).and_then(Value::as_array)
+        && !items.is_empty()
+    {
+        return Ok(batch_acks(items, v.get("retExtInfo")));
     }
     let detail = if code == 0 {
         data.and_then(|d| str_of(d, "orderId"))

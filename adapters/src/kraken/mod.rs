@@ -36,12 +36,11 @@ use serde_json::Value;
 pub fn decode(text: &str) -> Result<Vec<VenueEvent>, DecodeError> {
     let quoted = quote_numbers(text.trim());
     // Channel messages are the hot path: route them from a light header, parse rows typed.
-    if let Ok(head) = serde_json::from_str::<ws::Head>(&quoted) {
-        if head.method.is_none() {
-            if let Some(channel) = &head.channel {
-                return ws::decode_channel(&quoted, channel);
-            }
-        }
+    if let Ok(head) = serde_json::from_str::<ws::Head>(&quoted)
+        && head.method.is_none()
+        && let Some(channel) = &head.channel
+    {
+        return ws::decode_channel(&quoted, channel);
     }
     let value: Value = serde_json::from_str(&quoted)
         .map_err(|e| DecodeError::malformed("kraken message", format!("not JSON: {e}")))?;

@@ -464,15 +464,15 @@ fn order_json(ex: &Exchange, st: &KrakenState, o: &MockOrder) -> Value {
         "misc": "",
         "oflags": oflags,
     });
-    if status != "open" {
-        if let Some(m) = v.as_object_mut() {
-            m.insert("closetm".into(), secs(o.updated_ms));
-            let reason = match status {
-                "canceled" => json!("User requested"),
-                _ => Value::Null,
-            };
-            m.insert("reason".into(), reason);
-        }
+    if status != "open"
+        && let Some(m) = v.as_object_mut()
+    {
+        m.insert("closetm".into(), secs(o.updated_ms));
+        let reason = match status {
+            "canceled" => json!("User requested"),
+            _ => Value::Null,
+        };
+        m.insert("reason".into(), reason);
     }
     v
 }

@@ -564,13 +564,13 @@ fn record(shared: &Shared, req: &Arrived) -> (RecordedRequest, Option<Fault>) {
     let now = Instant::now();
     let mut st = lock(&shared.state);
     let n = st.requests.len();
-    if let Some(deadline) = st.deadline {
-        if now < deadline {
-            st.early.push(EarlyRequest {
-                n,
-                early_by: deadline - now,
-            });
-        }
+    if let Some(deadline) = st.deadline
+        && now < deadline
+    {
+        st.early.push(EarlyRequest {
+            n,
+            early_by: deadline - now,
+        });
     }
     let fault = st
         .rules
@@ -616,13 +616,13 @@ async fn read_request(req: Request<hyper::body::Incoming>) -> Arrived {
 /// The venue's answer, running the request (orders change the exchange).
 fn execute(shared: &Shared, req: &Arrived, rec: &RecordedRequest, now_ms: i64) -> venues::Answer {
     let config = &shared.config;
-    if req.method == "GET" {
-        if let Some(body) = lock(&shared.canned).get(&req.path) {
-            return venues::Answer {
-                status: 200,
-                body: body.clone(),
-            };
-        }
+    if req.method == "GET"
+        && let Some(body) = lock(&shared.canned).get(&req.path)
+    {
+        return venues::Answer {
+            status: 200,
+            body: body.clone(),
+        };
     }
     if matches!(config.venue, Venue::BinanceSpot | Venue::BinanceUsdm) {
         let http = binance::HttpRequest {

@@ -38,12 +38,13 @@ pub fn decode(text: &str) -> Result<Vec<VenueEvent>, DecodeError> {
         return Err(DecodeError::Unsupported("okx ping request".into()));
     }
     // Pushes are the hot path: route them from a light header, then parse the rows typed.
-    if let Ok(head) = serde_json::from_str::<ws::Head>(trimmed) {
-        if head.event.is_none() && head.op.is_none() && head.data.is_some() {
-            if let Some(arg) = &head.arg {
-                return ws::decode_push(trimmed, &arg.channel);
-            }
-        }
+    if let Ok(head) = serde_json::from_str::<ws::Head>(trimmed)
+        && head.event.is_none()
+        && head.op.is_none()
+        && head.data.is_some()
+        && let Some(arg) = &head.arg
+    {
+        return ws::decode_push(trimmed, &arg.channel);
     }
     let value: serde_json::Value = serde_json::from_str(trimmed)
         .map_err(|e| DecodeError::malformed("okx message", format!("not JSON: {e}")))?;

@@ -241,16 +241,16 @@ pub(super) fn decode_bare_row(obj: &Map<String, Value>) -> Result<Vec<VenueEvent
 fn data_rows(what: &str, text: &str) -> Result<Vec<Value>, DecodeError> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| DecodeError::malformed(what, format!("not JSON: {e}")))?;
-    if let Some(code) = v.get("code") {
-        if code.as_str() != Some("0") {
-            return Err(DecodeError::malformed(
-                what,
-                format!(
-                    "error response {code} {}",
-                    v.get("msg").and_then(Value::as_str).unwrap_or("")
-                ),
-            ));
-        }
+    if let Some(code) = v.get("code")
+        && code.as_str() != Some("0")
+    {
+        return Err(DecodeError::malformed(
+            what,
+            format!(
+                "error response {code} {}",
+                v.get("msg").and_then(Value::as_str).unwrap_or("")
+            ),
+        ));
     }
     match v.get("data") {
         Some(Value::Array(a)) => Ok(a.clone()),

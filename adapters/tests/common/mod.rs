@@ -30,10 +30,10 @@ pub fn edit(v: &mut Value, n: &mut usize, replace: &Option<Value>) -> bool {
                     return true;
                 }
                 *n -= 1;
-                if let Some(child) = m.get_mut(&k) {
-                    if edit(child, n, replace) {
-                        return true;
-                    }
+                if let Some(child) = m.get_mut(&k)
+                    && edit(child, n, replace)
+                {
+                    return true;
                 }
             }
             false

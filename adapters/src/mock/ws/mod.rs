@@ -334,10 +334,10 @@ async fn handshake(
     let (path, query, at) = seen.unwrap_or_else(|| (String::new(), Vec::new(), Instant::now()));
     let mut st = lock(&shared.state);
     let n = st.connections.len();
-    if let Some(why) = &refusal {
-        if !refuse {
-            st.violations.push(format!("connection {n}: {path}: {why}"));
-        }
+    if let Some(why) = &refusal
+        && !refuse
+    {
+        st.violations.push(format!("connection {n}: {path}: {why}"));
     }
     st.connections.push(WsConnectionLog {
         n,

@@ -834,10 +834,8 @@ fn record(st: &mut State, n: usize, ok: bool, detail: &str) {
         ok,
         detail: detail.into(),
     });
-    if ok {
-        if let Some(log) = st.log(n) {
-            log.authenticated = true;
-        }
+    if ok && let Some(log) = st.log(n) {
+        log.authenticated = true;
     }
 }
 
