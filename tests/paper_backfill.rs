@@ -9,7 +9,7 @@ mod paper;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{KEEL, assert_ok, keel};
+use common::KEEL;
 use keel_adapters::mock::{MockBar, MockConfig, MockVenue};
 use keel_adapters::model::Venue;
 use keel_engine::event::Event;
@@ -88,51 +88,7 @@ fn missed_candles_are_backfilled_over_rest_in_order() {
     assert!(opens.windows(2).all(|w| w[1] - w[0] == 60_000_000_000));
 
     // The same fills as the backtest over all 300 bars.
-    let csv = dir.path().join("bars.csv");
-    write_csv(&csv, &rows);
-    let store = dir.path().join("store");
-    assert_ok(&keel(
-        &[
-            "data",
-            "import",
-            "--format",
-            "csv",
-            csv.to_str().unwrap(),
-            "--symbol",
-            "BTCUSDT",
-            "--interval",
-            "1m",
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        dir.path(),
-    ));
-    let backtest_config = dir.path().join("backtest.toml");
-    std::fs::write(
-        &backtest_config,
-        text.replace(
-            "[data]\n",
-            &format!("[data]\nstore = \"{}\"\n", store.display()),
-        ),
-    )
-    .unwrap();
-    let out = dir.path().join("bt");
-    assert_ok(&keel(
-        &[
-            "backtest",
-            "--config",
-            backtest_config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    ));
-    let anonymous = |fills: Vec<keel_engine::event::Fill>| {
-        fills
-            .into_iter()
-            .map(|f| keel_engine::event::Fill { client_id: 0, ..f })
-            .collect::<Vec<_>>()
-    };
+    let out = backtest_over(dir.path(), &text, &rows);
     let reference = fills(&out.join("journal"));
     assert!(!reference.is_empty());
     assert_eq!(anonymous(fills(&journal)), anonymous(reference));

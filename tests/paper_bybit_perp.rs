@@ -9,7 +9,7 @@ mod paper;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{KEEL, assert_ok, keel};
+use common::KEEL;
 use keel_adapters::mock::ws::{MockWsConfig, MockWsVenue};
 use keel_adapters::model::Venue;
 use keel_engine::event::Side;
@@ -74,51 +74,7 @@ fn a_bybit_perpetual_paper_session_trades_long_and_short_like_the_backtest() {
     assert!(status.is_some_and(|s| s.success()), "{stderr}");
     assert!(ws.violations().is_empty(), "{:?}", ws.violations());
 
-    let csv = dir.path().join("bars.csv");
-    write_csv(&csv, &rows);
-    let store = dir.path().join("store");
-    assert_ok(&keel(
-        &[
-            "data",
-            "import",
-            "--format",
-            "csv",
-            csv.to_str().unwrap(),
-            "--symbol",
-            "BTCUSDT",
-            "--interval",
-            "1m",
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        dir.path(),
-    ));
-    let backtest_config = dir.path().join("backtest.toml");
-    std::fs::write(
-        &backtest_config,
-        text.replace(
-            "[data]\n",
-            &format!("[data]\nstore = \"{}\"\n", store.display()),
-        ),
-    )
-    .unwrap();
-    let out = dir.path().join("bt");
-    assert_ok(&keel(
-        &[
-            "backtest",
-            "--config",
-            backtest_config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    ));
-    let anonymous = |fills: Vec<keel_engine::event::Fill>| {
-        fills
-            .into_iter()
-            .map(|f| keel_engine::event::Fill { client_id: 0, ..f })
-            .collect::<Vec<_>>()
-    };
+    let out = backtest_over(dir.path(), &text, &rows);
     let paper_fills = fills(&journal);
     // Shorts happened: some position went below zero.
     let mut net = 0i64;

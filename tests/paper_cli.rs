@@ -10,7 +10,7 @@ mod paper;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{KEEL, assert_ok, keel};
+use common::{KEEL, keel};
 use paper::*;
 
 const BARS: usize = 400;
@@ -84,50 +84,8 @@ fn a_paper_session_trades_live_candles_like_the_backtest_and_resumes_after_a_sto
     assert_eq!(snapshots, 3);
 
     // The same bars as a backtest: the same fills, to the last digit.
-    let csv = dir.path().join("bars.csv");
-    write_csv(&csv, &rows);
-    let store = dir.path().join("store");
-    assert_ok(&keel(
-        &[
-            "data",
-            "import",
-            "--format",
-            "csv",
-            csv.to_str().unwrap(),
-            "--symbol",
-            "BTCUSDT",
-            "--interval",
-            "1m",
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        dir.path(),
-    ));
-    let backtest_config = dir.path().join("backtest.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "[data]\n",
-        &format!("[data]\nstore = \"{}\"\n", store.display()),
-    );
-    std::fs::write(&backtest_config, text).unwrap();
-    let out = dir.path().join("bt");
-    assert_ok(&keel(
-        &[
-            "backtest",
-            "--config",
-            backtest_config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    ));
-    // Client ids derive from each journal's sequence numbers, and the paper journal also
-    // holds heartbeats: everything else must match.
-    let anonymous = |fills: Vec<keel_engine::event::Fill>| {
-        fills
-            .into_iter()
-            .map(|f| keel_engine::event::Fill { client_id: 0, ..f })
-            .collect::<Vec<_>>()
-    };
+    let text = std::fs::read_to_string(&config).unwrap();
+    let out = backtest_over(dir.path(), &text, &rows);
     let paper_fills = fills(&journal);
     let backtest_fills = fills(&out.join("journal"));
     assert!(paper_fills.len() >= 6, "{} fills", paper_fills.len());

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{KEEL, assert_ok, keel};
+use common::{KEEL, keel};
 use keel_journal::Reader;
 use paper::*;
 
@@ -161,48 +161,8 @@ fn killed_at_random_moments_the_session_loses_nothing_and_trades_as_if_never_kil
     assert!(common::text(&verified).0.contains("0 divergences"));
 
     // The bars, run once as a backtest: the same fills.
-    let csv = dir.path().join("bars.csv");
-    write_csv(&csv, &rows);
-    let store = dir.path().join("store");
-    assert_ok(&keel(
-        &[
-            "data",
-            "import",
-            "--format",
-            "csv",
-            csv.to_str().unwrap(),
-            "--symbol",
-            "BTCUSDT",
-            "--interval",
-            "1m",
-            "--store",
-            store.to_str().unwrap(),
-        ],
-        dir.path(),
-    ));
-    let backtest_config = dir.path().join("backtest.toml");
-    let text = std::fs::read_to_string(&config).unwrap().replace(
-        "[data]\n",
-        &format!("[data]\nstore = \"{}\"\n", store.display()),
-    );
-    std::fs::write(&backtest_config, text).unwrap();
-    let out = dir.path().join("bt");
-    assert_ok(&keel(
-        &[
-            "backtest",
-            "--config",
-            backtest_config.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        dir.path(),
-    ));
-    let anonymous = |fills: Vec<keel_engine::event::Fill>| {
-        fills
-            .into_iter()
-            .map(|f| keel_engine::event::Fill { client_id: 0, ..f })
-            .collect::<Vec<_>>()
-    };
+    let text = std::fs::read_to_string(&config).unwrap();
+    let out = backtest_over(dir.path(), &text, &rows);
     let reference = fills(&out.join("journal"));
     assert!(reference.len() >= 20, "{} fills", reference.len());
     assert_eq!(anonymous(all_fills), anonymous(reference));

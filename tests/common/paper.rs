@@ -363,3 +363,54 @@ pub fn dir_copy(from: &Path, to: &Path) {
 pub fn path_buf(p: &Path) -> PathBuf {
     p.to_path_buf()
 }
+
+/// Runs `keel backtest` over `rows` (imported into a store under `dir`) with the session
+/// config `text` plus that store, and returns the backtest's output directory.
+pub fn backtest_over(dir: &Path, text: &str, rows: &[String]) -> PathBuf {
+    let csv = dir.join("bars.csv");
+    write_csv(&csv, rows);
+    let store = dir.join("store");
+    crate::common::assert_ok(&crate::common::keel(
+        &[
+            "data",
+            "import",
+            "--format",
+            "csv",
+            csv.to_str().unwrap(),
+            "--symbol",
+            "BTCUSDT",
+            "--interval",
+            "1m",
+            "--store",
+            store.to_str().unwrap(),
+        ],
+        dir,
+    ));
+    let config = dir.join("backtest.toml");
+    let with_store = text.replace(
+        "[data]\n",
+        &format!("[data]\nstore = \"{}\"\n", store.display()),
+    );
+    std::fs::write(&config, with_store).unwrap();
+    let out = dir.join("bt");
+    crate::common::assert_ok(&crate::common::keel(
+        &[
+            "backtest",
+            "--config",
+            config.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        dir,
+    ));
+    out
+}
+
+/// Fills without their client ids, which derive from each journal's own sequence numbers (a
+/// paper journal also holds heartbeats): everything else must match a backtest's.
+pub fn anonymous(fills: Vec<keel_engine::event::Fill>) -> Vec<keel_engine::event::Fill> {
+    fills
+        .into_iter()
+        .map(|f| keel_engine::event::Fill { client_id: 0, ..f })
+        .collect()
+}
