@@ -30,16 +30,6 @@ use keel_replay::engine_loop::{EngineLoop, LoopOptions};
 
 const INTERVAL: Duration = Duration::from_micros(50); // 20,000 frames/s offered
 
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// The bundled bars as Binance USD-M closed-kline frames.
 fn frames() -> Vec<String> {
     let text = std::fs::read_to_string(
@@ -53,7 +43,7 @@ fn frames() -> Vec<String> {
             let (date, time) = f[0].split_once(' ').unwrap();
             let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
             let t: Vec<i64> = time[..8].split(':').map(|x| x.parse().unwrap()).collect();
-            let open_ms = (days_from_civil(d[0], d[1], d[2]) * 86_400
+            let open_ms = (keel_adapters::civil::days_from_civil(d[0], d[1], d[2]) * 86_400
                 + t[0] * 3600
                 + t[1] * 60
                 + t[2])

@@ -17,17 +17,6 @@ use keel_replay::codec::{Decoded, decode};
 
 use crate::common::{BUNDLED_CSV, ROOT};
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// The first `n` rows of the bundled CSV (header excluded), as text lines, with volumes cut
 /// to the 8 decimals a venue sends (the file holds float noise such as 218102.59507500002).
 pub fn bundled_rows(n: usize) -> Vec<String> {
@@ -69,8 +58,11 @@ pub fn binance_kline_frames_for(rows: &[String], symbol: &str) -> Vec<String> {
         let (date, time) = f[0].split_once(' ').unwrap();
         let d: Vec<i64> = date.split('-').map(|x| x.parse().unwrap()).collect();
         let t: Vec<i64> = time[..8].split(':').map(|x| x.parse().unwrap()).collect();
-        let open_ms =
-            (days_from_civil(d[0], d[1], d[2]) * 86_400 + t[0] * 3600 + t[1] * 60 + t[2]) * 1000;
+        let open_ms = (keel_adapters::civil::days_from_civil(d[0], d[1], d[2]) * 86_400
+            + t[0] * 3600
+            + t[1] * 60
+            + t[2])
+            * 1000;
         for closed in [false, true] {
             let frame = serde_json::json!({
                 "stream": stream,
