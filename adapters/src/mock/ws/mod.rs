@@ -169,40 +169,71 @@ struct Shared {
     stop: watch::Receiver<bool>,
 }
 
-/// A running WebSocket mock venue. Stops when dropped.
-pub struct MockWsVenue {
-    addr: SocketAddr,
-    state: Arc<Mutex<State>>,
+/// A loopback server on 127.0.0.1 (a free port) with its own thread and current-thread
+/// runtime; dropping it signals the server to stop and joins the thread. Shared by the public
+/// and private WebSocket mocks.
+pub(crate) struct ServerThread {
+    pub(crate) addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl MockWsVenue {
-    /// Binds 127.0.0.1 on a free port and starts serving.
-    pub fn start(config: MockWsConfig) -> std::io::Result<MockWsVenue> {
+impl ServerThread {
+    /// Binds, then runs `serve(listener, stop)` on the new thread until it returns.
+    pub(crate) fn start<F, Fut>(name: &str, serve: F) -> std::io::Result<ServerThread>
+    where
+        F: FnOnce(std::net::TcpListener, oneshot::Receiver<()>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()>,
+    {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let state = Arc::new(Mutex::new(State::default()));
         let (shutdown, stop) = oneshot::channel();
-        let shared_state = state.clone();
         let thread = std::thread::Builder::new()
-            .name(format!("mock-ws-{}", addr.port()))
-            .spawn(move || runtime.block_on(serve(listener, config, shared_state, stop)))?;
-        Ok(MockWsVenue {
+            .name(format!("{name}-{}", addr.port()))
+            .spawn(move || runtime.block_on(serve(listener, stop)))?;
+        Ok(ServerThread {
             addr,
-            state,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
     }
+}
+
+impl Drop for ServerThread {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A running WebSocket mock venue. Stops when dropped.
+pub struct MockWsVenue {
+    server: ServerThread,
+    state: Arc<Mutex<State>>,
+}
+
+impl MockWsVenue {
+    /// Binds 127.0.0.1 on a free port and starts serving.
+    pub fn start(config: MockWsConfig) -> std::io::Result<MockWsVenue> {
+        let state = Arc::new(Mutex::new(State::default()));
+        let shared_state = state.clone();
+        let server = ServerThread::start("mock-ws", move |listener, stop| {
+            serve(listener, config, shared_state, stop)
+        })?;
+        Ok(MockWsVenue { server, state })
+    }
 
     /// `ws://127.0.0.1:PORT`, the base URL to give a client.
     pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        format!("ws://{}", self.server.addr)
     }
 
     /// Applies `fault` to every connection open now.
@@ -239,17 +270,6 @@ impl MockWsVenue {
                 return false;
             }
             std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for MockWsVenue {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
         }
     }
 }

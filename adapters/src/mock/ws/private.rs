@@ -31,7 +31,6 @@
 //! Everything is recorded: connections ([`PrivateConnLog`]), authentication attempts
 //! ([`AuthAttempt`]), listen-key keep-alives, and requests that break the venue's rules.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -218,41 +217,30 @@ struct Shared {
 
 /// A running private-stream mock. Stops when dropped.
 pub struct MockPrivateVenue {
-    addr: SocketAddr,
+    server: super::ServerThread,
     config: MockPrivateConfig,
     state: Arc<Mutex<State>>,
-    shutdown: Option<oneshot::Sender<()>>,
-    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl MockPrivateVenue {
     /// Binds 127.0.0.1 on a free port and starts serving.
     pub fn start(config: MockPrivateConfig) -> std::io::Result<MockPrivateVenue> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-        listener.set_nonblocking(true)?;
-        let addr = listener.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()?;
         let state = Arc::new(Mutex::new(State::default()));
-        let (shutdown, stop) = oneshot::channel();
         let shared_state = state.clone();
         let served = config.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("mock-private-{}", addr.port()))
-            .spawn(move || runtime.block_on(serve(listener, served, shared_state, stop)))?;
+        let server = super::ServerThread::start("mock-private", move |listener, stop| {
+            serve(listener, served, shared_state, stop)
+        })?;
         Ok(MockPrivateVenue {
-            addr,
+            server,
             config,
             state,
-            shutdown: Some(shutdown),
-            thread: Some(thread),
         })
     }
 
     /// `ws://127.0.0.1:PORT`, the base URL to give a client.
     pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        format!("ws://{}", self.server.addr)
     }
 
     /// Sends `frame` on every live connection subscribed to it; returns how many.
@@ -336,17 +324,6 @@ impl MockPrivateVenue {
             api_key: api_key.to_string(),
             state: self.state.clone(),
         })
-    }
-}
-
-impl Drop for MockPrivateVenue {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
     }
 }
 
