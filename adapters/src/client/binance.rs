@@ -1,8 +1,10 @@
 //! The Binance spot and USD-M requests behind the typed trading calls: the codecs' builders,
-//! plus the two Algo Order API reads the codec has no builder for (query one algo order by
-//! client id, list open algo orders).
+//! plus the reads the codec has no builder for: the two Algo Order API reads (query one algo
+//! order by client id, list open algo orders) and one order's trades (spot `myTrades`, USD-M
+//! `userTrades`).
 
 use keel_engine::symbol::Symbol;
+use serde_json::Value;
 
 use crate::binance::{self, BuildError, OrderRef};
 use crate::model::{DecodeError, Method, OrderSpec, OrderSpecKind, RestRequest, Venue, VenueEvent};
@@ -74,6 +76,44 @@ pub(super) fn query(
             let q = vec![("clientAlgoId".to_string(), client_order_id.to_string())];
             Ok(signed_get("/fapi/v1/algoOrder", q, 1))
         }
+    }
+}
+
+/// Most trades one `myTrades` / `userTrades` answer holds (Binance's maximum `limit`).
+pub(super) const TRADES_PAGE: usize = 1000;
+
+/// The trades of order `order_id` on `symbol`: spot `GET /api/v3/myTrades`, USD-M
+/// `GET /fapi/v1/userTrades` (weight 5 with `orderId`), ascending by trade id; from trade
+/// `from_id` on when given.
+pub(super) fn order_trades(
+    market: Market,
+    symbol: &Symbol,
+    order_id: &str,
+    from_id: Option<u64>,
+) -> RestRequest {
+    let path = match market {
+        Market::Spot => "/api/v3/myTrades",
+        Market::Usdm => "/fapi/v1/userTrades",
+    };
+    let mut q = vec![
+        ("symbol".to_string(), symbol.as_str().to_string()),
+        ("orderId".to_string(), order_id.to_string()),
+        ("limit".to_string(), TRADES_PAGE.to_string()),
+    ];
+    if let Some(id) = from_id {
+        q.push(("fromId".to_string(), id.to_string()));
+    }
+    signed_get(path, q, 5)
+}
+
+/// The `actualOrderId` of an Algo Order API answer: the matching-engine order a conditional
+/// order became when it fired; `None` before it fires.
+pub(super) fn actual_order_id(body: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    match v.get("actualOrderId")? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) if n.as_u64().is_some_and(|id| id > 0) => Some(n.to_string()),
+        _ => None,
     }
 }
 

@@ -12,24 +12,32 @@
 //! plain orders first, then conditional ones. Listings follow `nextPageCursor` for at most
 //! [`MAX_PAGES`] pages.
 //!
+//! An order's fills come from `GET /v5/execution/list` by `orderLinkId`, which Bybit lists
+//! newest first and, for executions in the same millisecond, in no set order; they are put
+//! oldest first by `execTime`, then by what the order had left after each (`leavesQty`, which
+//! only falls). Without a time range Bybit answers the last 7 days; an order whose fills are
+//! older fails the completeness check of [`RestClient::order_fills`] rather than come back short.
+//!
 //! The dead-man switch is Bybit's disconnect-cancel-all (DCP), which is not a REST countdown:
 //! the call sets the window (3 to 300 s) after which Bybit cancels every order of the
 //! category's product once the private stream subscribed to the `dcp` topic has been gone that
 //! long. It must be enabled for the account by Bybit, and it cannot be switched off through the
 //! API, so a zero countdown is refused without sending anything.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
+use keel_engine::fixed::Fixed;
 use keel_engine::symbol::Symbol;
 use serde_json::Value;
 
 use super::placement::{accepted, decode_failure};
-use super::trading::OrderAck;
+use super::trading::{MAX_FILL_PAGES, OrderAck};
 use super::{ClientError, Response, RestClient, describe};
 use crate::bybit::{self, Category, DcpProduct, OrderRef};
 use crate::model::{
-    BalanceUpdate, Control, OrderEvent, OrderSpec, PositionUpdate, RestRequest, VenueError,
-    VenueEvent,
+    BalanceUpdate, Control, FillEvent, OrderEvent, OrderSpec, PositionUpdate, RestRequest,
+    VenueError, VenueEvent,
 };
 
 /// Most pages one listing reads: 1,000 orders (50 a page) or 4,000 positions (200 a page).
@@ -119,6 +127,44 @@ impl RestClient {
     ) -> Result<Option<OrderEvent>, ClientError> {
         self.bybit_query(self.bybit_category(), symbol, client_order_id)
             .await
+    }
+
+    /// Every fill of the order with `client_order_id` (see the module doc), checked by
+    /// [`RestClient::order_fills`]'s rules.
+    pub(super) async fn bybit_order_fills(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &str,
+    ) -> Result<Vec<FillEvent>, ClientError> {
+        let category = self.bybit_category();
+        let Some(order) = self.bybit_query(category, symbol, client_order_id).await? else {
+            return Err(self.no_such_order(symbol, client_order_id));
+        };
+        let mut rows: Vec<(FillEvent, Fixed)> = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_FILL_PAGES {
+            let mut req = bybit::executions(category, Some(symbol), None, cursor.as_deref());
+            req.query
+                .push(("orderLinkId".to_string(), client_order_id.to_string()));
+            let r = self.send(&req).await?;
+            let leaves = leaves_by_exec_id(&r.body);
+            for event in self.bybit_events(&req, &r)? {
+                if let VenueEvent::Fill(f) = event {
+                    let left = leaves.get(&f.trade_id).copied().unwrap_or(Fixed::ZERO);
+                    rows.push((f, left));
+                }
+            }
+            cursor = next_cursor(&r.body);
+            if cursor.is_none() {
+                rows.sort_by(|(a, a_left), (b, b_left)| {
+                    a.ts_event_ns.cmp(&b.ts_event_ns).then(b_left.cmp(a_left))
+                });
+                let fills = rows.into_iter().map(|(f, _)| f).collect();
+                let ids = [order.venue_order_id.clone()];
+                return self.checked_fills(symbol, client_order_id, &order, &ids, fills);
+            }
+        }
+        Err(self.too_many_fill_pages(symbol, &order.venue_order_id))
     }
 
     /// Cancels by `orderLinkId`; spot looks among plain orders, then conditional ones.
@@ -257,6 +303,23 @@ fn next_cursor(body: &str) -> Option<String> {
     let v: Value = serde_json::from_str(body).ok()?;
     let cursor = v.get("result")?.get("nextPageCursor")?.as_str()?;
     (!cursor.is_empty()).then(|| cursor.to_string())
+}
+
+/// `leavesQty` by `execId` of an execution list: what the order had left after each.
+fn leaves_by_exec_id(body: &str) -> BTreeMap<String, Fixed> {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let rows = v
+        .get("result")
+        .and_then(|r| r.get("list"))
+        .and_then(Value::as_array);
+    rows.into_iter()
+        .flatten()
+        .filter_map(|row| {
+            let id = row.get("execId")?.as_str()?;
+            let left = Fixed::parse_exact(row.get("leavesQty")?.as_str()?).ok()?;
+            Some((id.to_string(), left))
+        })
+        .collect()
 }
 
 /// The venue time of an answer in ns: the envelope's `time` (ms), else the `Date` header.

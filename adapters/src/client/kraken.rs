@@ -19,6 +19,11 @@
 //!   txid, and [`RestClient::kraken_cancel_every_order`] is the account-wide `CancelAll`;
 //!   `cancel_all_after` ignores its symbol and counts whole seconds (rounded up, below
 //!   [`MAX_CANCEL_AFTER_SECS`] + 1).
+//! - An order's fills: the order by `cl_ord_id` as above, then `QueryOrders` with `trades=true`
+//!   for its trade txids (in Kraken's order), then `QueryTrades` for them, at most
+//!   [`QUERY_TRADES_MAX`] a call, read by the codec's `TradesHistory` parser. Kraken states a
+//!   trade's fee in the pair's quote currency and does not name it, so the fee asset is the
+//!   quote asset of the client's instrument for the pair when it has one, else empty.
 //! - Balances come from `BalanceEx` (free = balance − hold_trade) under Kraken's asset names
 //!   (`ZUSD`, `XXBT`). Symbols are Kraken's REST pair names (`XBTUSD`).
 
@@ -32,7 +37,7 @@ use super::trading::{MAX_PLACEMENTS, OrderAck, Placement, unreconciled};
 use super::{ClientError, Response, RestClient, describe};
 use crate::kraken::{self, OrderRef};
 use crate::model::{
-    BalanceUpdate, Method, OrderEvent, OrderSpec, OrderSpecKind, OrderState, OrderType,
+    BalanceUpdate, FillEvent, Method, OrderEvent, OrderSpec, OrderSpecKind, OrderState, OrderType,
     RestRequest, VenueError, VenueEvent,
 };
 
@@ -42,6 +47,10 @@ pub const MAX_CANCEL_AFTER_SECS: u64 = 86_399;
 const OPEN_ORDERS: &str = "/0/private/OpenOrders";
 const CLOSED_ORDERS: &str = "/0/private/ClosedOrders";
 const QUERY_ORDERS: &str = "/0/private/QueryOrders";
+const QUERY_TRADES: &str = "/0/private/QueryTrades";
+
+/// Most trade txids one `QueryTrades` call takes.
+pub const QUERY_TRADES_MAX: usize = 20;
 
 /// A codec request without the `nonce=<n>` its builder put first: the client adds its own.
 pub(super) fn unstamped(mut req: RestRequest) -> RestRequest {
@@ -75,6 +84,31 @@ fn query_orders_as_open(body: &str) -> Option<String> {
     let v: Value = serde_json::from_str(&kraken::quote_numbers(body)).ok()?;
     let result = v.get("result")?.clone();
     Some(json!({"error": [], "result": {"open": result}}).to_string())
+}
+
+/// The trade txids `QueryOrders` with `trades=true` lists for order `txid` (none when it has
+/// not traded); `None` when the answer does not describe that order.
+fn order_trade_txids(body: &str, txid: &str) -> Option<Vec<String>> {
+    let v: Value = serde_json::from_str(&kraken::quote_numbers(body)).ok()?;
+    let order = v.get("result")?.get(txid)?;
+    let Some(trades) = order.get("trades") else {
+        return Some(Vec::new());
+    };
+    trades
+        .as_array()?
+        .iter()
+        .map(|t| t.as_str().map(str::to_string))
+        .collect()
+}
+
+/// `QueryTrades` keys its result by trade txid alone; under `trades` (with a `count`) the codec
+/// reads it as it reads `TradesHistory`. Numbers are quoted first, so nothing passes through a
+/// float.
+fn query_trades_as_history(body: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(&kraken::quote_numbers(body)).ok()?;
+    let result = v.get("result")?.as_object()?.clone();
+    let count = result.len();
+    Some(json!({"error": [], "result": {"trades": result, "count": count}}).to_string())
 }
 
 /// The first txid of an `AddOrder` answer.
@@ -283,6 +317,64 @@ impl RestClient {
         kraken::check_client_order_id(client_order_id)
             .map_err(|e| self.kraken_not_sent("query order", e.to_string()))?;
         self.kraken_find(symbol, client_order_id).await
+    }
+
+    /// Every fill of the order with `client_order_id` (see the module doc), checked by
+    /// [`RestClient::order_fills`]'s rules.
+    pub(super) async fn kraken_order_fills(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &str,
+    ) -> Result<Vec<FillEvent>, ClientError> {
+        kraken::check_client_order_id(client_order_id)
+            .map_err(|e| self.kraken_not_sent("order fills", e.to_string()))?;
+        let Some(order) = self.kraken_find(symbol, client_order_id).await? else {
+            return Err(self.no_such_order(symbol, client_order_id));
+        };
+        let txid = order.venue_order_id.clone();
+        let req = private(QUERY_ORDERS, &[("trades", "true"), ("txid", &txid)], 1);
+        let r = self.send(&req).await?;
+        let trade_txids = order_trade_txids(&r.body, &txid).ok_or_else(|| {
+            self.kraken_unreadable(&req, &r, format!("no trade list for order {txid}"))
+        })?;
+        let mut fills = Vec::with_capacity(trade_txids.len());
+        for chunk in trade_txids.chunks(QUERY_TRADES_MAX) {
+            fills.extend(self.kraken_query_trades(chunk).await?);
+        }
+        // In the order Kraken lists the order's trades.
+        fills.sort_by_key(|f| trade_txids.iter().position(|t| *t == f.trade_id));
+        if let Some(instrument) = self.instrument(symbol) {
+            for f in &mut fills {
+                f.fee_asset = instrument.quote.clone();
+            }
+        }
+        self.checked_fills(symbol, client_order_id, &order, &[txid], fills)
+    }
+
+    /// `QueryTrades` for `txids`: every one of them must come back.
+    async fn kraken_query_trades(&self, txids: &[String]) -> Result<Vec<FillEvent>, ClientError> {
+        let joined = txids.join(",");
+        let req = private(QUERY_TRADES, &[("txid", &joined)], 2);
+        let r = self.send(&req).await?;
+        let body = query_trades_as_history(&r.body)
+            .ok_or_else(|| self.kraken_unreadable(&req, &r, "no result".into()))?;
+        let events =
+            kraken::decode(&body).map_err(|e| self.kraken_unreadable(&req, &r, e.to_string()))?;
+        let fills: Vec<FillEvent> = events
+            .into_iter()
+            .filter_map(|e| match e {
+                VenueEvent::Fill(f) => Some(f),
+                _ => None,
+            })
+            .collect();
+        if let Some(missing) = txids
+            .iter()
+            .find(|t| !fills.iter().any(|f| f.trade_id == **t))
+        {
+            let message = format!("trade {missing} is missing from the answer");
+            return Err(self.kraken_unreadable(&req, &r, message));
+        }
+        Ok(fills)
     }
 
     /// `CancelOrder` by `cl_ord_id` (unique among the account's open orders, so no pair is

@@ -9,6 +9,12 @@
 //! for the client id before any resend: OKX refuses a repeated `clOrdId` (51016) only while
 //! the first order is live, so a blind resend after a fill would trade twice.
 //!
+//! An order's fills come from `GET /api/v5/trade/fills` by `ordId` (the last 3 days, newest
+//! first, 100 a page, paged by `billId`), or from `/fills-history` (3 months) when those do not
+//! cover what the order filled. OKX reports a charged fee as a negative number; the codec turns
+//! it into keel's positive-charged one. An algo order's fills are those of the orders it placed
+//! when it fired (`ordIdList`, or the older `ordId`).
+//!
 //! OKX has no cancel-all for SPOT or SWAP: `cancel_all` lists the open orders and cancels them
 //! in batches (20 orders, 10 algo orders a request). The dead-man switch is
 //! `cancel-all-after`, which covers every order of the account whatever the symbol: a countdown
@@ -16,15 +22,16 @@
 
 use std::time::Duration;
 
+use keel_engine::fixed::Fixed;
 use keel_engine::symbol::Symbol;
 use serde_json::Value;
 
 use super::placement::{accepted, decode_failure};
-use super::trading::OrderAck;
+use super::trading::{MAX_FILL_PAGES, OrderAck};
 use super::{ClientError, Response, RestClient, describe};
 use crate::model::{
-    BalanceUpdate, Method, OrderEvent, OrderSpec, OrderSpecKind, OrderState, PositionUpdate,
-    RestRequest, VenueError, VenueEvent,
+    BalanceUpdate, FillEvent, Method, OrderEvent, OrderSpec, OrderSpecKind, OrderState,
+    PositionUpdate, RestRequest, VenueError, VenueEvent,
 };
 use crate::okx::{self, OrderRef, TdMode};
 
@@ -157,6 +164,111 @@ impl RestClient {
             }
         }
         Ok(None)
+    }
+
+    /// Every fill of the order (or algo order) with `client_order_id` (see the module doc),
+    /// checked by [`RestClient::order_fills`]'s rules.
+    pub(super) async fn okx_order_fills(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &str,
+    ) -> Result<Vec<FillEvent>, ClientError> {
+        self.okx_td_mode(symbol, "order fills")?;
+        let (order, ord_ids) = match self.okx_query(symbol, client_order_id, false).await? {
+            Some(order) => {
+                let ids = vec![order.venue_order_id.clone()];
+                (order, ids)
+            }
+            None => match self.okx_algo_placed(symbol, client_order_id).await? {
+                Some(found) => found,
+                None => return Err(self.no_such_order(symbol, client_order_id)),
+            },
+        };
+        let mut fills = Vec::new();
+        for ord_id in &ord_ids {
+            fills.extend(self.okx_fills(symbol, ord_id, false).await?);
+        }
+        let traded = fills.iter().fold(Fixed::ZERO, |sum, (_, f)| sum + f.qty);
+        if traded < order.filled_qty {
+            // Some fills are older than `/fills` reaches; a trade in both counts once.
+            for ord_id in &ord_ids {
+                fills.extend(self.okx_fills(symbol, ord_id, true).await?);
+            }
+        }
+        // Bill ids rise with time: oldest first.
+        fills.sort_by_key(|(bill, _)| *bill);
+        let fills = fills.into_iter().map(|(_, f)| f).collect();
+        self.checked_fills(symbol, client_order_id, &order, &ord_ids, fills)
+    }
+
+    /// The algo order with `client_order_id` and the orders it placed when it fired (none
+    /// before); `None` when OKX has no such algo order.
+    async fn okx_algo_placed(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &str,
+    ) -> Result<Option<(OrderEvent, Vec<String>)>, ClientError> {
+        let req = query_request(symbol, client_order_id, true);
+        let r = match self.send(&req).await {
+            Ok(r) => r,
+            Err(e) if matches!(e.error, VenueError::OrderNotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(order) = orders(self.okx_events(&req, &r)?).next() else {
+            return Ok(None);
+        };
+        Ok(Some((order, placed_order_ids(&r.body))))
+    }
+
+    /// The fills of `ord_id` with their bill ids, from `/fills` or (`history`) from
+    /// `/fills-history`, every page.
+    async fn okx_fills(
+        &self,
+        symbol: &Symbol,
+        ord_id: &str,
+        history: bool,
+    ) -> Result<Vec<(u64, FillEvent)>, ClientError> {
+        let inst = symbol.as_str();
+        let inst_type = if inst.ends_with("-SWAP") {
+            "SWAP"
+        } else {
+            "SPOT"
+        };
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        for _ in 0..MAX_FILL_PAGES {
+            let mut req = if history {
+                let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+                let q = vec![pair("instType", inst_type), pair("instId", inst)];
+                signed_get("/api/v5/trade/fills-history", q)
+            } else {
+                okx::fills(Some(inst_type), Some(inst))
+            };
+            req.query.push(("ordId".to_string(), ord_id.to_string()));
+            let req = with_after(req, after.as_deref());
+            let r = self.send(&req).await?;
+            let bills = bill_ids(&r.body);
+            let unreadable = |what: String| decode_failure(self, &req, &r, what);
+            let page: Vec<FillEvent> = self
+                .okx_events(&req, &r)?
+                .into_iter()
+                .filter_map(|e| match e {
+                    VenueEvent::Fill(f) => Some(f),
+                    _ => None,
+                })
+                .collect();
+            for f in page {
+                let Some(bill) = bills.iter().find(|(t, _)| *t == f.trade_id) else {
+                    return Err(unreadable(format!("no billId for trade {}", f.trade_id)));
+                };
+                out.push((bill.1, f));
+            }
+            if bills.len() < PAGE_ROWS {
+                return Ok(out);
+            }
+            after = bills.iter().map(|(_, b)| *b).min().map(|b| b.to_string());
+        }
+        Err(self.too_many_fill_pages(symbol, ord_id))
     }
 
     /// Cancels by client id, among orders then algo orders. OKX answers with ids only.
@@ -341,6 +453,45 @@ fn acked(r: &Response) -> Option<(String, i64)> {
         .or(r.server_time_ms)
         .unwrap_or(0);
     Some((id.to_string(), ts_ms.saturating_mul(1_000_000)))
+}
+
+/// `(tradeId, billId)` of each row of a fills answer.
+fn bill_ids(body: &str) -> Vec<(String, u64)> {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let rows = v.get("data").and_then(Value::as_array);
+    rows.into_iter()
+        .flatten()
+        .filter_map(|row| {
+            let trade = row.get("tradeId")?.as_str()?;
+            let bill = row.get("billId")?.as_str()?.parse().ok()?;
+            Some((trade.to_string(), bill))
+        })
+        .collect()
+}
+
+/// The ids of the orders an algo order placed: `ordIdList`, else the older `ordId`.
+fn placed_order_ids(body: &str) -> Vec<String> {
+    let v: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+    let Some(row) = v.get("data").and_then(|d| d.get(0)) else {
+        return Vec::new();
+    };
+    let listed: Vec<String> = row
+        .get("ordIdList")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !listed.is_empty() {
+        return listed;
+    }
+    row.get("ordId")
+        .and_then(Value::as_str)
+        .filter(|id| !id.is_empty())
+        .map(|id| vec![id.to_string()])
+        .unwrap_or_default()
 }
 
 fn orders(events: Vec<VenueEvent>) -> impl Iterator<Item = OrderEvent> {

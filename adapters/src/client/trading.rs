@@ -6,6 +6,13 @@
 //! (`client::kraken`), Bybit v5 spot or linear ([`super::bybit`]) and OKX v5 SPOT and SWAP
 //! ([`super::okx`]); the other venues answer `unsupported` without sending anything.
 //!
+//! [`RestClient::order_fills`] recovers every fill of one order (after a crash, the fills the
+//! process missed) from the venue's own trade records, never from what keel saw: the order is
+//! found by its client id first, then its trades are read by the venue's order id, oldest
+//! first, with the venue's trade ids and fees (positive = charged). The result is checked: every
+//! trade must belong to the order, and together they must cover the quantity the venue says
+//! the order filled, or the call fails instead of returning a short list.
+//!
 //! Placing an order is the one call that is not simply retried. A placement whose answer is
 //! lost (timeout, dropped connection, 5xx: `VenueError::UnknownOutcome`) may or may not have
 //! created the order, and Binance refuses a repeated client order id only while the first
@@ -23,6 +30,10 @@ use std::time::Duration;
 
 use keel_engine::symbol::Symbol;
 
+use std::collections::BTreeSet;
+
+use keel_engine::fixed::Fixed;
+
 use super::binance::{self as bn, Market};
 use super::{ClientError, Response, RestClient, describe};
 use crate::model::Venue;
@@ -34,6 +45,9 @@ use crate::model::{
 /// Most times one placement is sent (the first send and the resends after the venue said it
 /// had no such order).
 pub const MAX_PLACEMENTS: u32 = 3;
+
+/// Most pages [`RestClient::order_fills`] reads from one trade listing.
+pub(super) const MAX_FILL_PAGES: usize = 20;
 
 /// What the venue said about an order, from a placement, a query or a cancel.
 pub type OrderStatusReport = OrderEvent;
@@ -80,7 +94,7 @@ impl RestClient {
     }
 
     /// The Binance market of this client, or `unsupported` for `what`.
-    fn market(&self, what: &str) -> Result<Market, ClientError> {
+    pub(super) fn market(&self, what: &str) -> Result<Market, ClientError> {
         bn::market(self.config.venue).ok_or_else(|| {
             let error = VenueError::Other {
                 code: "unsupported".into(),
@@ -360,6 +374,186 @@ impl RestClient {
         Ok(None)
     }
 
+    /// Every fill (execution) of the order with `client_order_id` on `symbol`, oldest first, as
+    /// the venue recorded them: its trade ids, prices, quantities, fees (positive = charged) and
+    /// fee assets. An order without fills gives an empty list; one the venue does not know is
+    /// `VenueError::OrderNotFound`. See the module doc for the checks; the venues' endpoints:
+    /// - Binance: the order by `origClientOrderId`, then spot `GET /api/v3/myTrades` or USD-M
+    ///   `GET /fapi/v1/userTrades` by `orderId`. A USD-M conditional (algo) order's fills are
+    ///   those of the order it became when triggered (`actualOrderId`); none before that.
+    /// - Bybit: the order by `orderLinkId`, then `GET /v5/execution/list` by `orderLinkId`.
+    /// - OKX: the order by `clOrdId`, then `GET /api/v5/trade/fills` by `ordId` (the last 3
+    ///   days), or `/fills-history` (3 months) when that does not cover the order's fills. An
+    ///   algo order's fills are those of the orders it placed (`ordIdList`).
+    /// - Kraken: the order by `cl_ord_id`, then `QueryOrders` with `trades=true` for its trade
+    ///   txids and `QueryTrades` for them. Kraken states fees in the quote currency without
+    ///   naming it: `fee_asset` is the quote asset of the client's instrument for `symbol` when
+    ///   it has one ([`RestClient::set_instruments`]), else empty.
+    pub async fn order_fills(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &str,
+    ) -> Result<Vec<FillEvent>, ClientError> {
+        match self.config.venue {
+            Venue::Kraken => return self.kraken_order_fills(symbol, client_order_id).await,
+            Venue::Bybit => return self.bybit_order_fills(symbol, client_order_id).await,
+            Venue::Okx => return self.okx_order_fills(symbol, client_order_id).await,
+            Venue::BinanceSpot | Venue::BinanceUsdm => {}
+        }
+        let market = self.market("order fills")?;
+        let req = self.built(
+            "order fills",
+            bn::query(market, symbol, client_order_id, false),
+        )?;
+        let (order, traded_as) = match self.one_order(market, &req).await? {
+            Some(order) => {
+                let id = order.venue_order_id.clone();
+                (order, Some(id))
+            }
+            None if market == Market::Usdm => {
+                self.binance_triggered(symbol, client_order_id).await?
+            }
+            None => return Err(self.no_such_order(symbol, client_order_id)),
+        };
+        let Some(order_id) = traded_as else {
+            // A conditional order that has not fired has traded nothing.
+            return self.checked_fills(symbol, client_order_id, &order, &[], Vec::new());
+        };
+        let fills = self.binance_trades(market, symbol, &order_id).await?;
+        self.checked_fills(symbol, client_order_id, &order, &[order_id], fills)
+    }
+
+    /// The USD-M conditional order with `client_order_id` and the id of the order it became
+    /// when it fired (`None` before).
+    async fn binance_triggered(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &str,
+    ) -> Result<(OrderEvent, Option<String>), ClientError> {
+        let market = Market::Usdm;
+        let req = self.built(
+            "order fills",
+            bn::query(market, symbol, client_order_id, true),
+        )?;
+        let r = match self.send(&req).await {
+            Ok(r) => r,
+            Err(e) if matches!(e.error, VenueError::OrderNotFound(_)) => {
+                return Err(self.no_such_order(symbol, client_order_id));
+            }
+            Err(e) => return Err(e),
+        };
+        let (order, _) = self.order_answer(market, &req, &r)?;
+        Ok((order, bn::actual_order_id(&r.body)))
+    }
+
+    /// Every trade of `order_id`, ascending by trade id, a page of [`bn::TRADES_PAGE`] at a
+    /// time (a full page asks for the trades after its last).
+    async fn binance_trades(
+        &self,
+        market: Market,
+        symbol: &Symbol,
+        order_id: &str,
+    ) -> Result<Vec<FillEvent>, ClientError> {
+        let mut out = Vec::new();
+        let mut from_id = None;
+        for _ in 0..MAX_FILL_PAGES {
+            let req = bn::order_trades(market, symbol, order_id, from_id);
+            let mut page: Vec<(u64, FillEvent)> = Vec::new();
+            for event in self.send_for_events(market, &req).await? {
+                let VenueEvent::Fill(f) = event else { continue };
+                let Ok(id) = f.trade_id.parse::<u64>() else {
+                    let error = VenueError::Other {
+                        code: "decode".into(),
+                        message: format!("trade id {:?} is not a number", f.trade_id),
+                    };
+                    return Err(self.venue_error(describe(&req), None, error));
+                };
+                page.push((id, f));
+            }
+            page.sort_by_key(|(id, _)| *id);
+            let full = page.len() >= bn::TRADES_PAGE;
+            from_id = page.last().map(|(id, _)| id + 1);
+            out.extend(page.into_iter().map(|(_, f)| f));
+            if !full {
+                return Ok(out);
+            }
+        }
+        Err(self.too_many_fill_pages(symbol, order_id))
+    }
+
+    /// "No such order" for [`RestClient::order_fills`].
+    pub(super) fn no_such_order(&self, symbol: &Symbol, client_order_id: &str) -> ClientError {
+        let error = VenueError::OrderNotFound(format!(
+            "{client_order_id} (the venue has no order with this client order id on {symbol})"
+        ));
+        self.venue_error(fills_request(symbol, client_order_id), None, error)
+    }
+
+    pub(super) fn too_many_fill_pages(&self, symbol: &Symbol, order_id: &str) -> ClientError {
+        let error = VenueError::Other {
+            code: "too-many-pages".into(),
+            message: format!(
+                "the trades of order {order_id} did not end within {MAX_FILL_PAGES} pages"
+            ),
+        };
+        self.venue_error(
+            format!("order fills {symbol} (order {order_id})"),
+            None,
+            error,
+        )
+    }
+
+    /// `fills` of `order` as [`RestClient::order_fills`] returns them: each must be a trade of
+    /// one of `venue_order_ids` (a trade listed twice, across pages, counts once); they carry
+    /// keel's client id and `symbol`, come oldest first (ties in the order given), and must add
+    /// up to at least the quantity the venue says the order filled.
+    pub(super) fn checked_fills(
+        &self,
+        symbol: &Symbol,
+        client_order_id: &str,
+        order: &OrderEvent,
+        venue_order_ids: &[String],
+        fills: Vec<FillEvent>,
+    ) -> Result<Vec<FillEvent>, ClientError> {
+        let refuse = |code: &str, message: String| {
+            let error = VenueError::Other {
+                code: code.into(),
+                message,
+            };
+            self.venue_error(fills_request(symbol, client_order_id), None, error)
+        };
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::with_capacity(fills.len());
+        for mut f in fills {
+            if !venue_order_ids.contains(&f.venue_order_id) {
+                let message = format!(
+                    "the venue listed trade {} of order {} among the trades of order {}",
+                    f.trade_id,
+                    f.venue_order_id,
+                    venue_order_ids.join(", ")
+                );
+                return Err(refuse("foreign-trade", message));
+            }
+            if !seen.insert(f.trade_id.clone()) {
+                continue;
+            }
+            f.symbol = *symbol;
+            f.client_order_id = client_order_id.to_string();
+            out.push(f);
+        }
+        out.sort_by_key(|f| f.ts_event_ns);
+        let traded = out.iter().fold(Fixed::ZERO, |sum, f| sum + f.qty);
+        if traded < order.filled_qty {
+            let message = format!(
+                "the venue's trades of order {} add up to {traded}, but it says the order filled \
+                 {}; some trades are missing from its trade list (too old for it?)",
+                order.venue_order_id, order.filled_qty
+            );
+            return Err(refuse("incomplete-fills", message));
+        }
+        Ok(out)
+    }
+
     /// Cancels the open order with `client_order_id`. Returns the canceled order when the venue
     /// describes it (spot, USD-M regular orders; not USD-M conditional orders). An order the
     /// venue does not know, or that is already done, is `VenueError::OrderNotFound`.
@@ -530,6 +724,11 @@ impl RestClient {
         };
         self.send(&req).await.map(|_| ())
     }
+}
+
+/// How an [`RestClient::order_fills`] error names the call.
+fn fills_request(symbol: &Symbol, client_order_id: &str) -> String {
+    format!("order fills {symbol} {client_order_id}")
 }
 
 /// The order families to look in: USD-M regular, then conditional (algo) orders.

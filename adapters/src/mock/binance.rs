@@ -15,6 +15,11 @@
 //!   -4120), `GET /fapi/v1/openOrders`, `DELETE /fapi/v1/allOpenOrders`, `GET /fapi/v3/balance`,
 //!   `GET /fapi/v3/positionRisk`, the dead-man switch `POST /fapi/v1/countdownCancelAll`, and
 //!   the user-data stream key `POST/PUT/DELETE /fapi/v1/listenKey` (API key header only).
+//! - The account's trades, from the exchange's recorded executions: spot
+//!   `GET /api/v3/myTrades`, USD-M `GET /fapi/v1/userTrades` (`symbol` mandatory; `orderId`,
+//!   `fromId` (trades with that id or later), `limit` 1..=1000, default 500; without `fromId`
+//!   the most recent trades; ascending by trade id). A USD-M conditional order's trades belong
+//!   to the order it became when triggered (its algo order's `actualOrderId`).
 //! - Public: `GET /api/v3/time`, `/fapi/v1/time`, exchangeInfo with the filters the exchange
 //!   enforces, and the order-book snapshot `GET /api/v3/depth` / `GET /fapi/v1/depth`
 //!   ([`depth_answer`]: the [`MockDepth`] the test set, cut to `limit` levels per side).
@@ -30,7 +35,7 @@ use keel_engine::fixed::Fixed;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::exchange::{Exchange, MockOrder, NewOrder, OrderKind, Reject, reject};
+use super::exchange::{Exchange, MockExecution, MockOrder, NewOrder, OrderKind, Reject, reject};
 use super::venues::Answer;
 use super::{MockDepth, decode_query, percent_decode};
 
@@ -62,6 +67,7 @@ enum Route {
     PositionRisk,
     Countdown,
     ListenKey,
+    AccountTrades,
 }
 
 fn route(spot: bool, method: &str, path: &str) -> Option<Route> {
@@ -88,6 +94,7 @@ fn route(spot: bool, method: &str, path: &str) -> Option<Route> {
         (false, "GET", "/fapi/v3/positionRisk") => PositionRisk,
         (false, "POST", "/fapi/v1/countdownCancelAll") => Countdown,
         (false, "POST" | "PUT" | "DELETE", "/fapi/v1/listenKey") => ListenKey,
+        (true, "GET", "/api/v3/myTrades") | (false, "GET", "/fapi/v1/userTrades") => AccountTrades,
         _ => return None,
     })
 }
@@ -207,6 +214,7 @@ fn serve(ex: &mut Exchange, route: Route, req: &HttpRequest, now: i64) -> Result
         Account => Ok(spot_account(ex, now)),
         Balance => Ok(usdm_balance(ex, now)),
         PositionRisk => Ok(position_risk(ex, &p)),
+        AccountTrades => account_trades(ex, &p),
         Countdown => {
             let symbol = p.req("symbol")?.to_string();
             ex.instrument(&symbol)?;
@@ -566,6 +574,93 @@ fn algo_ref(ex: &Exchange, p: &Params, code: i64, msg: &str) -> Result<usize, Re
         (None, None) => return Err(mandatory("algoId")),
     };
     found.ok_or_else(|| reject(code, msg))
+}
+
+/// `GET /api/v3/myTrades`, `GET /fapi/v1/userTrades`: the account's trades on `symbol`,
+/// ascending by trade id.
+fn account_trades(ex: &Exchange, p: &Params) -> Result<Value, Reject> {
+    let symbol = p.req("symbol")?;
+    ex.instrument(symbol)?;
+    let order_id = p.int("orderId")?;
+    let from_id = p.int("fromId")?;
+    let limit = match p.int("limit")?.unwrap_or(500) {
+        n @ 1..=1000 => n as usize,
+        _ => {
+            return Err(reject(
+                -1130,
+                "Data sent for parameter 'limit' is not valid.",
+            ));
+        }
+    };
+    let trades: Vec<&MockExecution> = ex
+        .executions
+        .iter()
+        .filter(|e| e.execution_type == "TRADE" && e.symbol == symbol)
+        .filter(|e| order_id.is_none_or(|id| e.order_id as i64 == id))
+        .filter(|e| {
+            let id = e.trade_id.unwrap_or(0) as i64;
+            from_id.is_none_or(|from| id >= from)
+        })
+        .collect();
+    // From `fromId` on; without it the most recent ones.
+    let skip = match from_id {
+        Some(_) => 0,
+        None => trades.len().saturating_sub(limit),
+    };
+    let rows = trades
+        .into_iter()
+        .skip(skip)
+        .take(limit)
+        .map(|e| {
+            if ex.spot {
+                spot_trade_json(e)
+            } else {
+                usdm_trade_json(e)
+            }
+        })
+        .collect();
+    Ok(Value::Array(rows))
+}
+
+/// A `GET /api/v3/myTrades` row.
+fn spot_trade_json(e: &MockExecution) -> Value {
+    let quote_qty = e.last_qty.checked_mul(e.last_price).unwrap_or(Fixed::ZERO);
+    json!({
+        "symbol": e.symbol,
+        "id": e.trade_id.unwrap_or(0),
+        "orderId": e.order_id,
+        "orderListId": -1,
+        "price": d8(e.last_price),
+        "qty": d8(e.last_qty),
+        "quoteQty": d8(quote_qty),
+        "commission": d8(e.commission),
+        "commissionAsset": e.commission_asset,
+        "time": e.transaction_time_ms,
+        "isBuyer": e.side == Side::Buy,
+        "isMaker": e.is_maker,
+        "isBestMatch": true,
+    })
+}
+
+/// A `GET /fapi/v1/userTrades` row.
+fn usdm_trade_json(e: &MockExecution) -> Value {
+    let quote_qty = e.last_qty.checked_mul(e.last_price).unwrap_or(Fixed::ZERO);
+    json!({
+        "buyer": e.side == Side::Buy,
+        "commission": e.commission.to_string(),
+        "commissionAsset": e.commission_asset,
+        "id": e.trade_id.unwrap_or(0),
+        "maker": e.is_maker,
+        "orderId": e.order_id,
+        "price": e.last_price.to_string(),
+        "qty": e.last_qty.to_string(),
+        "quoteQty": quote_qty.to_string(),
+        "realizedPnl": e.realized_pnl.to_string(),
+        "side": side_word(e.side),
+        "positionSide": "BOTH",
+        "symbol": e.symbol,
+        "time": e.transaction_time_ms,
+    })
 }
 
 fn cancel_all(ex: &mut Exchange, p: &Params, algo: bool, now: i64) -> Result<Value, Reject> {

@@ -14,7 +14,11 @@
 //!   "time"}`.
 //! - Routes: `POST /v5/order/create`, `/v5/order/cancel`, `/v5/order/cancel-all`,
 //!   `/v5/order/disconnected-cancel-all`; `GET /v5/order/realtime`,
-//!   `/v5/account/wallet-balance` (UNIFIED), `/v5/position/list` (linear).
+//!   `/v5/account/wallet-balance` (UNIFIED), `/v5/position/list` (linear), and the trade
+//!   history `/v5/execution/list` built from the exchange's recorded executions (`orderId` >
+//!   `orderLinkId` > `symbol` > `baseCoin` as Bybit ranks them; newest first; `limit` 1..=100,
+//!   default 50, with `nextPageCursor`; `startTime`/`endTime` at most 7 days apart, the last 7
+//!   days when neither is given).
 //! - Orders: `orderLinkId` must be new among every order the mock has taken (110072 linear,
 //!   170141 spot); a conditional order (`triggerPrice`) needs `triggerDirection` on linear
 //!   (1 rise, 2 fall; already reached: 110092 / 110093), spot derives it from the price and
@@ -36,7 +40,7 @@ use keel_engine::fixed::Fixed;
 use serde_json::{Value, json};
 
 use super::binance::hmac_sha256_hex;
-use super::exchange::{Exchange, MockOrder, NewOrder, OrderKind, Reject, reject};
+use super::exchange::{Exchange, MockExecution, MockOrder, NewOrder, OrderKind, Reject, reject};
 use super::venues::Answer;
 use super::{Arrived, decode_query};
 
@@ -49,6 +53,7 @@ enum Route {
     Wallet,
     Positions,
     Dcp,
+    Executions,
 }
 
 fn route(method: &str, path: &str) -> Option<Route> {
@@ -60,6 +65,7 @@ fn route(method: &str, path: &str) -> Option<Route> {
         ("GET", "/v5/order/realtime") => Route::Realtime,
         ("GET", "/v5/account/wallet-balance") => Route::Wallet,
         ("GET", "/v5/position/list") => Route::Positions,
+        ("GET", "/v5/execution/list") => Route::Executions,
         _ => return None,
     })
 }
@@ -93,6 +99,7 @@ fn serve(ex: &mut Exchange, route: Route, p: &Params, now: i64) -> Result<Value,
         Route::Wallet => wallet(ex, p),
         Route::Positions => positions(ex, p),
         Route::Dcp => dcp(ex, p),
+        Route::Executions => executions(ex, p, now),
     }
 }
 
@@ -597,6 +604,118 @@ fn order_json(ex: &Exchange, o: &MockOrder) -> Value {
         "triggerBy": if direction == 0 { "" } else { "LastPrice" },
         "triggerDirection": direction, "reduceOnly": o.reduce_only, "closeOnTrigger": false,
         "createdTime": o.created_ms.to_string(), "updatedTime": o.updated_ms.to_string(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Trade history
+
+/// The longest window `/v5/execution/list` answers for, and its default.
+const EXECUTION_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
+fn int_param(p: &Params, key: &str) -> Result<Option<i64>, Reject> {
+    p.get(key)
+        .map(|v| v.parse::<i64>().map_err(|_| param_error(key)))
+        .transpose()
+}
+
+/// `GET /v5/execution/list`: the trades of the served category, newest first.
+fn executions(ex: &Exchange, p: &Params, now: i64) -> Result<Value, Reject> {
+    if let Some(s) = p.get("symbol") {
+        ex.instrument(s).map_err(|_| symbol_invalid())?;
+    }
+    let (from, to) = match (int_param(p, "startTime")?, int_param(p, "endTime")?) {
+        (None, None) => (now - EXECUTION_WINDOW_MS, now),
+        (Some(s), None) => (s, s + EXECUTION_WINDOW_MS),
+        (None, Some(e)) => (e - EXECUTION_WINDOW_MS, e),
+        (Some(s), Some(e)) if s <= e && e - s <= EXECUTION_WINDOW_MS => (s, e),
+        (Some(_), Some(_)) => return Err(param_error("startTime")),
+    };
+    let limit = match p.get("limit") {
+        None => 50,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n @ 1..=100) => n,
+            _ => return Err(param_error("limit")),
+        },
+    };
+    let start: usize = match p.get("cursor") {
+        None => 0,
+        Some(c) => c.parse().map_err(|_| param_error("cursor"))?,
+    };
+    // orderId, then orderLinkId, then symbol, then baseCoin: the first one given decides.
+    let wanted = |e: &MockExecution| -> bool {
+        if let Some(id) = p.get("orderId") {
+            return e.order_id.to_string() == id;
+        }
+        if let Some(link) = p.get("orderLinkId") {
+            return e.client_order_id == link;
+        }
+        if let Some(s) = p.get("symbol") {
+            return e.symbol == s;
+        }
+        match p.get("baseCoin") {
+            Some(base) => ex
+                .instruments
+                .get(&e.symbol)
+                .is_some_and(|i| i.base == base),
+            None => true,
+        }
+    };
+    let list: Vec<&MockExecution> = ex
+        .executions
+        .iter()
+        .rev()
+        .filter(|e| e.execution_type == "TRADE" && wanted(e))
+        .filter(|e| (from..=to).contains(&e.transaction_time_ms))
+        .filter(|_| p.get("execType").is_none_or(|t| t == "Trade"))
+        .collect();
+    let page: Vec<Value> = list
+        .iter()
+        .skip(start)
+        .take(limit)
+        .map(|e| execution_json(ex, e))
+        .collect();
+    let next = if start + limit < list.len() {
+        (start + limit).to_string()
+    } else {
+        String::new()
+    };
+    Ok(json!({"list": page, "nextPageCursor": next, "category": category_of(ex)}))
+}
+
+/// One `/v5/execution/list` row. `execFee` is positive when paid, in `feeCurrency` (spot: what
+/// the order received; linear: the settle coin).
+fn execution_json(ex: &Exchange, e: &MockExecution) -> Value {
+    let value = mul(e.last_qty, e.last_price);
+    let base_fee = ex
+        .instruments
+        .get(&e.symbol)
+        .is_some_and(|i| i.base == e.commission_asset);
+    let fee_rate = if base_fee {
+        div(e.commission, e.last_qty)
+    } else {
+        div(e.commission, value)
+    };
+    let order_type = if e.order_type.is_empty() {
+        "UNKNOWN"
+    } else {
+        e.order_type.as_str()
+    };
+    json!({
+        "symbol": e.symbol, "orderId": e.order_id.to_string(),
+        "orderLinkId": e.client_order_id, "side": side_word(e.side),
+        "orderPrice": e.price.to_string(), "orderQty": e.qty.to_string(),
+        "leavesQty": (e.qty - e.cum_qty).to_string(), "createType": "CreateByUser",
+        "orderType": order_type, "stopOrderType": "",
+        "execFee": e.commission.to_string(), "feeCurrency": e.commission_asset,
+        "execId": e.trade_id.unwrap_or(0).to_string(),
+        "execPrice": e.last_price.to_string(), "execQty": e.last_qty.to_string(),
+        "execType": "Trade", "execValue": value.to_string(),
+        "execTime": e.transaction_time_ms.to_string(), "isMaker": e.is_maker,
+        "feeRate": fee_rate.to_string(), "tradeIv": "", "markIv": "",
+        "markPrice": e.last_price.to_string(), "indexPrice": e.last_price.to_string(),
+        "underlyingPrice": "", "blockTradeId": "", "closedSize": "0",
+        "seq": e.trade_id.unwrap_or(0),
     })
 }
 

@@ -6,7 +6,8 @@
 //! - a limit order that crosses the price fills at once at the price (taker), IOC/FOK that do not
 //!   cross expire, post-only that would cross is refused, the rest rests; a resting buy fills in
 //!   full at its limit when the price falls to it or below (maker fee), a sell when it rises to
-//!   it or above;
+//!   it or above; with [`super::MockVenue::set_fill_qty_max`] a resting order fills at most that
+//!   much per price move, so one order can fill in several parts;
 //! - a stop (take-profit) order waits for its trigger, then becomes a market or limit order;
 //! - fees are `price × qty × rate`; spot takes them from what the order receives, USD-M from the
 //!   wallet in the quote asset.
@@ -308,6 +309,8 @@ pub struct Exchange {
     pub(super) leverage: Fixed,
     next_order_id: u64,
     next_trade_id: u64,
+    /// Most quantity a resting (maker) fill takes per price move; zero for no limit.
+    fill_qty_max: Fixed,
 }
 
 fn mul(a: Fixed, b: Fixed) -> Fixed {
@@ -350,6 +353,7 @@ impl Exchange {
             leverage: config.leverage,
             next_order_id: 1000,
             next_trade_id: 1,
+            fill_qty_max: Fixed::ZERO,
         }
     }
 
@@ -633,9 +637,13 @@ impl Exchange {
         }
     }
 
-    /// Fills the rest of order `idx` at `price`.
+    /// Fills the rest of order `idx` at `price`; a maker fill of a regular order takes at most
+    /// `fill_qty_max` when one is set.
     fn fill(&mut self, idx: usize, price: Fixed, maker: bool, now_ms: i64) {
         let mut qty = self.orders[idx].remaining();
+        if maker && !self.orders[idx].algo && self.fill_qty_max > Fixed::ZERO {
+            qty = qty.min(self.fill_qty_max);
+        }
         if !self.spot && self.orders[idx].reduce_only {
             let o = &self.orders[idx];
             let pos = self.positions.get(&o.symbol).map_or(Fixed::ZERO, |p| p.qty);
@@ -700,13 +708,22 @@ impl Exchange {
         let Some(inst) = self.instruments.get(&o.symbol).cloned() else {
             return (Fixed::ZERO, String::new(), Fixed::ZERO);
         };
-        let release = o.reserved;
+        // A part fill releases its share of the lock; the last part releases the rest.
+        let remaining = o.remaining();
+        let release = if qty >= remaining {
+            o.reserved
+        } else {
+            mul(o.reserved, qty)
+                .checked_div(remaining)
+                .unwrap_or(o.reserved)
+                .min(o.reserved)
+        };
         if let Some(asset) = self.reserve_asset(idx) {
             let b = self.balances.entry(asset).or_default();
             b.locked -= release;
             b.free += release;
         }
-        self.orders[idx].reserved = Fixed::ZERO;
+        self.orders[idx].reserved -= release;
         let quote_amt = mul(qty, price);
         let (pay, pay_amt, get, get_amt) = match self.orders[idx].side {
             Side::Buy => (&inst.quote, quote_amt, &inst.base, qty),
@@ -910,5 +927,14 @@ fn triggers(side: Side, take_profit: bool, trigger: Fixed, price: Fixed) -> bool
         price >= trigger
     } else {
         price <= trigger
+    }
+}
+
+impl super::MockVenue {
+    /// Makes a resting order fill at most `qty` per price move ([`super::MockVenue::set_price`]),
+    /// so one order fills in several parts; zero (the default) fills the rest at once. Fills
+    /// on arrival (market orders, crossing limits) stay whole.
+    pub fn set_fill_qty_max(&self, qty: Fixed) {
+        super::lock(&self.shared.exchange).fill_qty_max = qty;
     }
 }

@@ -15,13 +15,19 @@
 //!   txid, userref or `cl_ord_id`), `CancelAll` (every pair), `Balance`, `BalanceEx` (under
 //!   Kraken's asset names, `ZUSD`, `XXBT`), `CancelAllOrdersAfter` (every countdown recorded;
 //!   when it runs out every open order is canceled; 0 disarms) and `GetWebSocketsToken`.
+//! - Trades, from the exchange's recorded executions: `QueryOrders`, `OpenOrders` and
+//!   `ClosedOrders` with `trades=true` list an order's trade txids (`trades`, in execution
+//!   order); `QueryTrades` (`txid`: at most 20 trade txids, comma-separated) describes them
+//!   (`ordertxid`, `pair`, `time`, `type`, `ordertype`, `price`, `cost`, `fee`, `vol`, `margin`,
+//!   `misc`, `trade_id`, `maker`); an unknown trade txid is `EGeneral:Invalid arguments:txid`.
 //! - Refusals use Kraken's strings: `EQuery:Unknown asset pair`, `EGeneral:Invalid
 //!   arguments:<field>`, `EOrder:Order minimum not met`, `EOrder:Cost minimum not met`,
 //!   `EOrder:Tick size check failed`, `EOrder:Insufficient funds`, `EOrder:Post only order`,
 //!   `EOrder:Unknown order`; a `cl_ord_id` already open is `EOrder:Duplicate order` (the one
 //!   string here not found in Kraken's published list).
 //! - Fees: the exchange charges them as the Binance spot mock does (from what the order
-//!   receives); `fee` in an order is that charge in the quote asset.
+//!   receives); `fee` in an order and in a trade is that charge in the quote asset, as Kraken
+//!   states fees (a charge in the base asset is valued at the trade's price).
 
 use std::collections::BTreeMap;
 
@@ -32,7 +38,7 @@ use keel_engine::fixed::Fixed;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256, Sha512};
 
-use super::exchange::{Exchange, MockOrder, NewOrder, OrderKind, Reject};
+use super::exchange::{Exchange, MockExecution, MockOrder, NewOrder, OrderKind, Reject};
 use super::venues::Answer;
 use super::{MockVenue, decode_query, lock};
 
@@ -70,6 +76,7 @@ enum Route {
     BalanceEx,
     CancelAllOrdersAfter,
     GetWebSocketsToken,
+    QueryTrades,
 }
 
 fn route(path: &str) -> Option<Route> {
@@ -85,6 +92,7 @@ fn route(path: &str) -> Option<Route> {
         "BalanceEx" => BalanceEx,
         "CancelAllOrdersAfter" => CancelAllOrdersAfter,
         "GetWebSocketsToken" => GetWebSocketsToken,
+        "QueryTrades" => QueryTrades,
         _ => return None,
     })
 }
@@ -135,6 +143,7 @@ fn serve(
         Route::Balance => Ok(balances(ex, false)),
         Route::BalanceEx => Ok(balances(ex, true)),
         Route::CancelAllOrdersAfter => cancel_all_orders_after(ex, st, p, now),
+        Route::QueryTrades => query_trades(ex, p),
         Route::GetWebSocketsToken => {
             let token = format!(
                 "mockKrakenWsToken{:04}Dn6h4TAMorh26QbcMeST2B5tamfe",
@@ -406,26 +415,82 @@ fn secs(ms: i64) -> Value {
     json!(ms as f64 / 1000.0)
 }
 
+/// The fee the exchange charged for one trade, in the quote asset.
+fn trade_fee_in_quote(ex: &Exchange, e: &MockExecution) -> Fixed {
+    let quote = ex.instruments.get(&e.symbol).map(|i| i.quote.as_str());
+    if Some(e.commission_asset.as_str()) == quote {
+        e.commission
+    } else {
+        e.commission
+            .checked_mul(e.last_price)
+            .unwrap_or(Fixed::ZERO)
+    }
+}
+
 /// The fee the exchange charged the order, in the quote asset.
 fn fee_in_quote(ex: &Exchange, o: &MockOrder) -> Fixed {
-    let quote = ex.instruments.get(&o.symbol).map(|i| i.quote.as_str());
-    ex.executions
-        .iter()
-        .filter(|e| e.execution_type == "TRADE" && e.order_id == o.order_id)
-        .map(|e| {
-            if Some(e.commission_asset.as_str()) == quote {
-                e.commission
-            } else {
-                e.commission
-                    .checked_mul(e.last_price)
-                    .unwrap_or(Fixed::ZERO)
-            }
-        })
+    trades_of(ex, o)
+        .map(|e| trade_fee_in_quote(ex, e))
         .fold(Fixed::ZERO, |a, b| a + b)
 }
 
-/// One order as `OpenOrders`, `ClosedOrders` and `QueryOrders` describe it.
-fn order_json(ex: &Exchange, st: &KrakenState, o: &MockOrder) -> Value {
+/// The order's trades, in execution order.
+fn trades_of<'a>(ex: &'a Exchange, o: &MockOrder) -> impl Iterator<Item = &'a MockExecution> {
+    let order_id = o.order_id;
+    ex.executions
+        .iter()
+        .filter(move |e| e.execution_type == "TRADE" && e.order_id == order_id)
+}
+
+/// Kraken's trade ids look like `TCWJEG-FL4SZ-3FKGH6`; the mock's carry the trade number.
+fn trade_txid(trade_id: u64) -> String {
+    format!(
+        "TMOCKK-{:05}-{:06}",
+        trade_id / 1_000_000 % 100_000,
+        trade_id % 1_000_000
+    )
+}
+
+/// `QueryTrades`: the trades named by `txid`, keyed by it.
+fn query_trades(ex: &Exchange, p: &Params) -> Result<Value, String> {
+    let ids: Vec<&str> = p.req("txid")?.split(',').map(str::trim).collect();
+    if ids.len() > 20 {
+        return Err(invalid("txid"));
+    }
+    let mut map = Map::new();
+    for id in ids {
+        let e = ex
+            .executions
+            .iter()
+            .find(|e| {
+                e.execution_type == "TRADE" && e.trade_id.map(trade_txid).as_deref() == Some(id)
+            })
+            .ok_or_else(|| invalid("txid"))?;
+        let cost = e.last_qty.checked_mul(e.last_price).unwrap_or(Fixed::ZERO);
+        let info = json!({
+            "ordertxid": txid(e.order_id),
+            "postxid": "",
+            "pair": e.symbol,
+            "time": secs(e.transaction_time_ms),
+            "type": side_word(e.side),
+            "ordertype": e.order_type,
+            "price": e.last_price.to_string(),
+            "cost": cost.to_string(),
+            "fee": trade_fee_in_quote(ex, e).to_string(),
+            "vol": e.last_qty.to_string(),
+            "margin": "0.00000",
+            "misc": "",
+            "trade_id": e.trade_id.unwrap_or(0),
+            "maker": e.is_maker,
+        });
+        map.insert(id.to_string(), info);
+    }
+    Ok(Value::Object(map))
+}
+
+/// One order as `OpenOrders`, `ClosedOrders` and `QueryOrders` describe it; with `trades`,
+/// the txids of its trades too (when it has any).
+fn order_json(ex: &Exchange, st: &KrakenState, o: &MockOrder, trades: bool) -> Value {
     let status = status_word(&o.status);
     let (descr_price, descr_price2) = match o.kind {
         OrderKind::Conditional { limit: true, .. } => (o.stop_price, o.price),
@@ -464,6 +529,15 @@ fn order_json(ex: &Exchange, st: &KrakenState, o: &MockOrder) -> Value {
         "misc": "",
         "oflags": oflags,
     });
+    let trade_ids: Vec<String> = trades_of(ex, o)
+        .filter_map(|e| e.trade_id.map(trade_txid))
+        .collect();
+    if trades
+        && !trade_ids.is_empty()
+        && let Some(m) = v.as_object_mut()
+    {
+        m.insert("trades".into(), json!(trade_ids));
+    }
     if status != "open"
         && let Some(m) = v.as_object_mut()
     {
@@ -487,6 +561,7 @@ fn listed(
 ) -> Result<(Value, usize), String> {
     let cl_ord_id = p.get("cl_ord_id");
     let userref = p.int("userref")?;
+    let trades = wants_trades(p)?;
     let mut chosen: Vec<&MockOrder> = ex
         .orders
         .iter()
@@ -501,9 +576,18 @@ fn listed(
     }
     let map: Map<String, Value> = chosen
         .into_iter()
-        .map(|o| (txid(o.order_id), order_json(ex, st, o)))
+        .map(|o| (txid(o.order_id), order_json(ex, st, o, trades)))
         .collect();
     Ok((Value::Object(map), count))
+}
+
+/// The `trades` flag of the order calls (`true`/`false`, default false).
+fn wants_trades(p: &Params) -> Result<bool, String> {
+    match p.get("trades") {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(invalid("trades")),
+    }
 }
 
 fn query_orders(ex: &Exchange, st: &KrakenState, p: &Params) -> Result<Value, String> {
@@ -512,6 +596,7 @@ fn query_orders(ex: &Exchange, st: &KrakenState, p: &Params) -> Result<Value, St
         return Err(invalid("txid"));
     }
     let userref = p.int("userref")?;
+    let trades = wants_trades(p)?;
     let mut map = Map::new();
     for id in ids {
         let o = ex
@@ -520,7 +605,7 @@ fn query_orders(ex: &Exchange, st: &KrakenState, p: &Params) -> Result<Value, St
             .find(|o| !o.algo && txid(o.order_id) == id)
             .ok_or_else(|| "EOrder:Unknown order".to_string())?;
         if userref.is_none_or(|u| st.userrefs.get(&o.order_id) == Some(&u)) {
-            map.insert(id.to_string(), order_json(ex, st, o));
+            map.insert(id.to_string(), order_json(ex, st, o, trades));
         }
     }
     Ok(Value::Object(map))

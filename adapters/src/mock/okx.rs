@@ -18,10 +18,15 @@
 //!   take-profit trigger, `-1` order price for market), `cancel-order`, `cancel-batch-orders`
 //!   (20), `cancel-algos` (10), `cancel-all-after`; `GET /api/v5/trade/order`, `order-algo`,
 //!   `orders-pending`, `orders-algo-pending` (100 a page, `after` an order id),
-//!   `/api/v5/account/balance`, `/api/v5/account/positions`.
+//!   `/api/v5/account/balance`, `/api/v5/account/positions`, and the transaction details
+//!   `/api/v5/trade/fills` (last 3 days) and `/fills-history` (last 3 months, `instType`
+//!   required) built from the exchange's recorded executions: filtered by `instType`,
+//!   `instId`, `ordId`; newest first by `billId`, 100 a page (`after`: older than a bill id,
+//!   `before`: newer); `fee` negative when charged, as OKX reports it.
 //! - Orders: `clOrdId` 1–32 letters and digits, refused while an order with it is live (51016);
 //!   a SPOT market buy without `tgtCcy=base_ccy` is a quote amount, as on OKX. An algo order
-//!   that has fired is `effective`; the order it places is not listed apart.
+//!   that has fired is `effective`, naming the order it placed in `ordId` and `ordIdList`; that
+//!   order is not listed apart, but its fills carry its `ordId`.
 //! - Refusals use OKX's codes: 51001 (instrument), 51000 (parameters, price tick), 51020 /
 //!   51121 (size), 51008 (balance), 51169 (reduce-only), 51400 (cancel of an unknown or
 //!   finished order). A post-only order that would take is refused (51000) where OKX would
@@ -36,7 +41,7 @@ use keel_engine::fixed::Fixed;
 use serde_json::{Map, Value, json};
 
 use super::binance::hmac_sha256_hex;
-use super::exchange::{Exchange, MockOrder, NewOrder, OrderKind, Reject, reject};
+use super::exchange::{Exchange, MockExecution, MockOrder, NewOrder, OrderKind, Reject, reject};
 use super::venues::Answer;
 use super::{Arrived, decode_query};
 
@@ -46,6 +51,9 @@ pub const MOCK_PASSPHRASE: &str = "mock-passphrase";
 /// OKX refuses a request whose timestamp is further than this from its clock.
 const TIMESTAMP_WINDOW_MS: i64 = 30_000;
 const PAGE_ROWS: usize = 100;
+/// How far back `/api/v5/trade/fills` and `/fills-history` reach.
+const FILLS_WINDOW_MS: i64 = 3 * 24 * 3600 * 1000;
+const FILLS_HISTORY_WINDOW_MS: i64 = 90 * 24 * 3600 * 1000;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Route {
@@ -61,6 +69,8 @@ enum Route {
     AlgoPending,
     Balance,
     Positions,
+    Fills,
+    FillsHistory,
 }
 
 fn route(method: &str, path: &str) -> Option<Route> {
@@ -78,6 +88,8 @@ fn route(method: &str, path: &str) -> Option<Route> {
         ("GET", "/api/v5/trade/orders-algo-pending") => AlgoPending,
         ("GET", "/api/v5/account/balance") => Balance,
         ("GET", "/api/v5/account/positions") => Positions,
+        ("GET", "/api/v5/trade/fills") => Fills,
+        ("GET", "/api/v5/trade/fills-history") => FillsHistory,
         _ => return None,
     })
 }
@@ -134,6 +146,11 @@ fn serve(
         }
         Route::Balance => Ok(balance(ex, &query, now)),
         Route::Positions => Ok(positions(ex, &query)),
+        Route::Fills => fills(ex, &query, FILLS_WINDOW_MS, now),
+        Route::FillsHistory => {
+            query.req("instType")?;
+            fills(ex, &query, FILLS_HISTORY_WINDOW_MS, now)
+        }
     }
 }
 
@@ -719,6 +736,8 @@ fn algo_json(ex: &Exchange, o: &MockOrder) -> Value {
             String::new(),
         )
     };
+    // The order the algo order placed when it fired.
+    let placed = o.actual_order_id.map(|id| id.to_string());
     let state = match o.status.as_str() {
         "NEW" if o.triggered => "effective",
         "NEW" | "PARTIALLY_FILLED" => "live",
@@ -738,6 +757,82 @@ fn algo_json(ex: &Exchange, o: &MockOrder) -> Value {
         "actualSide": if o.executed_qty.is_zero() { "" } else if take_profit { "tp" } else { "sl" },
         "lever": if ex.spot { String::new() } else { ex.leverage.to_string() },
         "failCode": "", "uTime": o.updated_ms.to_string(), "cTime": o.created_ms.to_string(),
+        "ordId": placed.clone().unwrap_or_default(),
+        "ordIdList": placed.into_iter().collect::<Vec<_>>(),
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transaction details
+
+/// `GET /api/v5/trade/fills` (and `/fills-history`): the fills of the last `window_ms`, newest
+/// first. The bill id of a fill is its trade id, so bills rise with time as on OKX.
+fn fills(ex: &Exchange, p: &Params, window_ms: i64, now: i64) -> Result<Value, Reject> {
+    let inst = p.get("instId");
+    if let Some(i) = inst {
+        ex.instrument(i).map_err(translate)?;
+    }
+    let kind = p.get("instType");
+    if kind.is_some_and(|k| k != "SPOT" && k != "SWAP") {
+        return Err(param_error("instType"));
+    }
+    let bill = |key: &str| -> Result<Option<u64>, Reject> {
+        p.get(key)
+            .map(|v| v.parse::<u64>().map_err(|_| param_error(key)))
+            .transpose()
+    };
+    let (after, before) = (bill("after")?, bill("before")?);
+    let limit = match p.get("limit") {
+        None => PAGE_ROWS,
+        Some(l) => l
+            .parse()
+            .ok()
+            .filter(|n| (1..=PAGE_ROWS).contains(n))
+            .ok_or_else(|| param_error("limit"))?,
+    };
+    let ord_id = p.get("ordId");
+    let rows: Vec<Value> = ex
+        .executions
+        .iter()
+        .rev()
+        .filter(|e| e.execution_type == "TRADE" && e.transaction_time_ms >= now - window_ms)
+        .filter(|e| {
+            let id = e.trade_id.unwrap_or(0);
+            inst.is_none_or(|i| e.symbol == i)
+                && kind.is_none_or(|k| inst_type(&e.symbol) == k)
+                && ord_id.is_none_or(|o| e.order_id.to_string() == o)
+                && after.is_none_or(|a| id < a)
+                && before.is_none_or(|b| id > b)
+        })
+        .take(limit)
+        .map(|e| fill_json(ex, e))
+        .collect();
+    Ok(json!({"code": "0", "msg": "", "data": rows}))
+}
+
+/// One transaction-detail row. OKX reports a charged fee, and its rate, as negative numbers.
+fn fill_json(ex: &Exchange, e: &MockExecution) -> Value {
+    let value = mul(e.last_qty, e.last_price);
+    let base_fee = ex
+        .instruments
+        .get(&e.symbol)
+        .is_some_and(|i| i.base == e.commission_asset);
+    let paid_on = if base_fee { e.last_qty } else { value };
+    let fee_rate = e.commission.checked_div(paid_on).unwrap_or(Fixed::ZERO);
+    let id = e.trade_id.unwrap_or(0).to_string();
+    json!({
+        "instType": inst_type(&e.symbol), "instId": e.symbol, "tradeId": id, "billId": id,
+        "ordId": e.order_id.to_string(), "clOrdId": e.client_order_id, "tag": "",
+        "subType": if e.side == Side::Buy { "1" } else { "2" },
+        "fillPx": e.last_price.to_string(), "fillSz": e.last_qty.to_string(),
+        "fillIdxPx": e.last_price.to_string(), "fillPnl": e.realized_pnl.to_string(),
+        "fillPxVol": "", "fillPxUsd": "", "fillMarkVol": "", "fillFwdPx": "",
+        "fillMarkPx": if is_swap(&e.symbol) { e.last_price.to_string() } else { String::new() },
+        "side": e.side.as_str(), "posSide": "net",
+        "execType": if e.is_maker { "M" } else { "T" },
+        "feeCcy": e.commission_asset, "fee": (-e.commission).to_string(),
+        "feeRate": (-fee_rate).to_string(),
+        "ts": e.transaction_time_ms.to_string(), "fillTime": e.transaction_time_ms.to_string(),
     })
 }
 
