@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use crate::candle::Candle;
 use crate::config::{CoreConfig, StopRule, StrategyConfig, TargetRule};
 use crate::event::{
-    Command, Decision, Event, Fill, Input, LIQUIDATION_CLIENT_ID, Mode, OrderKind, OrderRequest,
-    OrderStatus, OrderUpdate, RejectReason, Side, SignalAction, client_order_id,
+    AccountState, Command, Decision, Event, FEE_IN_BASE_CLIENT_ID, Fill, Input,
+    LIQUIDATION_CLIENT_ID, Mode, OrderKind, OrderRequest, OrderStatus, OrderUpdate, RejectReason,
+    Side, SignalAction, client_order_id,
 };
 use crate::fixed::Fixed;
 use crate::indicators::Atr;
@@ -21,7 +22,7 @@ use crate::strategy::{Signal, StrategyState};
 use crate::symbol::Symbol;
 
 /// Version of the `CoreState` layout inside snapshots.
-pub const STATE_VERSION: u32 = 2;
+pub const STATE_VERSION: u32 = 3;
 
 const NS_PER_DAY: i64 = 86_400_000_000_000;
 
@@ -87,6 +88,12 @@ pub struct Counters {
     pub liquidations: u64,
     /// Inputs that did not fit the session (wrong symbol, before `SessionStart`, unknown order).
     pub ignored: u64,
+    /// Reconciliation (live): orders the core tracked that the venue no longer had.
+    pub reconcile_lost: u64,
+    /// Reconciliation: open orders on the venue the core never placed (left alone).
+    pub reconcile_unknown: u64,
+    /// Reconciliation: positions that differed from the venue's (entries halted).
+    pub reconcile_mismatch: u64,
 }
 
 /// One traded symbol: its strategy instance and the risk manager's view of its position.
@@ -194,6 +201,7 @@ impl Core {
                 self.state.portfolio.apply_funding(payment);
                 self.check_daily_loss(input.seq);
             }
+            Event::AccountState(account) => self.on_account_state(input.seq, account),
         }
         &self.out
     }
@@ -882,6 +890,100 @@ impl Core {
         }
     }
 
+    /// Reconciles the core's orders and positions with the venue's (see [`AccountState`]).
+    fn on_account_state(&mut self, seq: u64, account: &AccountState) {
+        let on_venue: std::collections::BTreeSet<u64> = account
+            .open_orders
+            .iter()
+            .filter(|o| o.client_id != 0)
+            .map(|o| o.client_id)
+            .collect();
+        // Orders the venue no longer has: gone as if cancelled (their fills, if any, were
+        // journaled before this input).
+        let lost: Vec<u64> = self
+            .state
+            .orders
+            .keys()
+            .copied()
+            .filter(|id| *id <= account.asked_after_client_id && !on_venue.contains(id))
+            .collect();
+        // Protection the venue dropped (its dead-man switch fires while the process is down)
+        // is placed again at the same trigger for the position as it is now.
+        let mut rearm = Vec::new();
+        for client_id in &lost {
+            if let Some(o) = self.state.orders.get(client_id)
+                && matches!(o.role, OrderRole::StopLoss | OrderRole::TakeProfit)
+            {
+                rearm.push((o.request.symbol, o.request.side, o.request.kind, o.role));
+            }
+        }
+        for client_id in lost {
+            self.state.counters.reconcile_lost += 1;
+            self.on_order_update(
+                seq,
+                &OrderUpdate {
+                    client_id,
+                    venue_order_id: 0,
+                    status: OrderStatus::Canceled,
+                    ts_event_ns: account.ts_event_ns,
+                    reason: "reconciliation: the venue has no such open order".into(),
+                },
+            );
+        }
+        for (symbol, side, kind, role) in rearm {
+            let qty = self.state.portfolio.position(&symbol);
+            let closes = match side {
+                Side::Sell => qty > Fixed::ZERO,
+                Side::Buy => qty < Fixed::ZERO,
+            };
+            let covered = self
+                .state
+                .orders
+                .values()
+                .any(|o| o.request.symbol == symbol && o.role == role);
+            if closes && !covered {
+                self.place(seq, symbol, side, kind, qty.abs(), role);
+            }
+        }
+        for o in &account.open_orders {
+            let known = o.client_id != 0 && self.state.orders.contains_key(&o.client_id);
+            if !known && self.index(&o.symbol).is_some() {
+                self.state.counters.reconcile_unknown += 1;
+            }
+        }
+        let mut differences = Vec::new();
+        for p in &account.positions {
+            if self.index(&p.symbol).is_none() {
+                continue;
+            }
+            let core = self.state.portfolio.position(&p.symbol);
+            let differs = if account.spot {
+                p.qty < core
+            } else {
+                p.qty != core
+            };
+            if differs {
+                differences.push(format!(
+                    "{} venue {} core {}",
+                    p.symbol.as_str(),
+                    p.qty,
+                    core
+                ));
+            }
+        }
+        if !differences.is_empty() {
+            self.state.counters.reconcile_mismatch += differences.len() as u64;
+            self.state.halted = true;
+            self.out.push(Decision::Halted {
+                detail: format!(
+                    "reconciliation: positions differ from the venue's ({}); no new entries \
+                     until an operator resumes",
+                    differences.join("; ")
+                ),
+            });
+        }
+    }
+
     fn on_fill(&mut self, seq: u64, fill: &Fill) {
         self.state.counters.fills += 1;
         self.state.portfolio.apply_fill(fill);
@@ -921,6 +1023,8 @@ impl Core {
             // a position it closed no longer needs its stop and target.
             if fill.client_id == LIQUIDATION_CLIENT_ID {
                 self.state.counters.liquidations += 1;
+            } else if fill.client_id == FEE_IN_BASE_CLIENT_ID {
+                // The fee a spot buy paid in the coin bought (see the constant).
             } else {
                 self.state.counters.ignored += 1;
             }

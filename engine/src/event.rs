@@ -36,6 +36,50 @@ pub enum Event {
     /// A perpetual's funding settled against a position (from the venue, or the simulated
     /// venue fed a funding-rate series).
     Funding(FundingPayment),
+    /// What the venue says the account holds (live sessions, at start-up and after every
+    /// reconnect of the account stream), for the core to reconcile against.
+    AccountState(AccountState),
+}
+
+/// The venue's view of the account, asked for over REST. The answers about each order the
+/// core tracks (its fills and status) are journaled before it, so what is left to reconcile
+/// is: the core's orders the venue no longer has, orders the venue has that the core never
+/// placed, and positions that differ.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct AccountState {
+    /// The venue's clock when it answered.
+    pub ts_event_ns: i64,
+    /// Orders placed after the answer was asked for have a client id above this one; they
+    /// cannot be in it, so they are never taken for lost.
+    pub asked_after_client_id: u64,
+    /// Every open order on the session's symbols.
+    pub open_orders: Vec<VenueOrder>,
+    /// Spot: how much of each symbol's base asset the account holds (free + locked), which
+    /// must cover the core's position (it may hold more: the user's own). Derivatives: the
+    /// net position, which must equal the core's.
+    pub positions: Vec<VenuePosition>,
+    pub spot: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct VenueOrder {
+    /// The core's client id when the order is keel's (`k<n>`), else 0.
+    pub client_id: u64,
+    pub venue_order_id: u64,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub qty: Fixed,
+    pub filled_qty: Fixed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+#[rkyv(derive(Debug))]
+pub struct VenuePosition {
+    pub symbol: Symbol,
+    /// Signed: positive long.
+    pub qty: Fixed,
 }
 
 /// One funding settlement: `amount` is what the account received (negative: paid). Longs pay
@@ -54,6 +98,13 @@ pub struct FundingPayment {
 /// The client id of fills the venue initiates to liquidate a position. The core never issues
 /// it: its ids are `seq × 256 + index` with `seq ≥ 1`.
 pub const LIQUIDATION_CLIENT_ID: u64 = 0;
+
+/// The client id of the fill a live session journals for a fee the venue took in the traded
+/// asset (a spot buy on Binance, Bybit or OKX pays its fee in the coin bought): a sale of the
+/// fee's quantity at the fill's price whose fee is that same value, so the position follows
+/// the wallet (bought less the fee) and the cost lands in fees. It is journaled just before
+/// the fill it belongs to, with the same venue order and trade ids.
+pub const FEE_IN_BASE_CLIENT_ID: u64 = 1;
 
 #[derive(Clone, Debug, PartialEq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[rkyv(derive(Debug))]
@@ -320,6 +371,7 @@ pub enum RecordKind {
     Timer = 7,
     Command = 8,
     Funding = 9,
+    AccountState = 10,
     Decision = 100,
     Checkpoint = 200,
     /// A bar in a candle store (not a session journal): payload is a bare `Candle`.
@@ -327,7 +379,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 12] = [
+    pub const ALL: [RecordKind; 13] = [
         RecordKind::SessionStart,
         RecordKind::Candle,
         RecordKind::Trade,
@@ -337,6 +389,7 @@ impl RecordKind {
         RecordKind::Timer,
         RecordKind::Command,
         RecordKind::Funding,
+        RecordKind::AccountState,
         RecordKind::Decision,
         RecordKind::Checkpoint,
         RecordKind::StoredCandle,
@@ -357,6 +410,7 @@ impl RecordKind {
             RecordKind::Timer => "timer",
             RecordKind::Command => "command",
             RecordKind::Funding => "funding",
+            RecordKind::AccountState => "account_state",
             RecordKind::Decision => "decision",
             RecordKind::Checkpoint => "checkpoint",
             RecordKind::StoredCandle => "stored_candle",
@@ -385,6 +439,7 @@ impl Event {
             Event::Timer(_) => RecordKind::Timer,
             Event::Command(_) => RecordKind::Command,
             Event::Funding(_) => RecordKind::Funding,
+            Event::AccountState(_) => RecordKind::AccountState,
         }
     }
 }
