@@ -6,6 +6,7 @@ pub mod codec;
 pub mod diff;
 pub mod engine_loop;
 pub mod html;
+pub mod live;
 pub mod paper;
 pub mod recover;
 pub mod report;

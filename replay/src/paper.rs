@@ -404,7 +404,7 @@ impl PaperEngine {
     }
 }
 
-fn config_difference(
+pub(crate) fn config_difference(
     journaled: Option<&keel_engine::CoreConfig>,
     now: &keel_engine::CoreConfig,
 ) -> String {
