@@ -34,6 +34,7 @@ pub struct BacktestFile {
     pub alerts: Option<crate::session_config::AlertsSection>,
     pub metrics: Option<crate::session_config::MetricsSection>,
     pub postgres: Option<crate::session_config::PostgresSection>,
+    pub live: Option<crate::session_config::LiveSection>,
 }
 
 /// `[market]`: what the account trades.
@@ -499,6 +500,7 @@ pub fn session_from_text(path: &Path, text: String) -> Result<SessionSpec> {
             alerts: file.alerts.as_ref(),
             metrics: file.metrics.as_ref(),
             postgres: file.postgres.as_ref(),
+            live: file.live.as_ref(),
         };
         let interval = Interval::parse(&file.data.interval)
             .map_err(anyhow::Error::msg)

@@ -7,6 +7,7 @@ pub mod download;
 pub mod export;
 pub mod import;
 pub mod indicators_cmd;
+pub mod live_session;
 pub mod metrics;
 pub mod paper_session;
 pub mod pgsink;

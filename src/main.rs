@@ -55,6 +55,19 @@ enum Command {
         #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
         for_seconds: Option<u64>,
     },
+    /// Live trading: real orders on a venue (testnet URLs in the config), the same engine loop
+    /// and journal as paper and backtest; reconciles with the venue at start-up and after
+    /// every reconnect, keeps the venue's dead-man switch armed. API key and secret from
+    /// KEEL_<VENUE>_API_KEY / _API_SECRET (OKX: _PASSPHRASE).
+    Live {
+        /// Session configuration: as for paper, plus [live] and [venue] private_ws_url (see
+        /// examples/live_binance_testnet.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Stop after this many seconds [default: run until stopped].
+        #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+        for_seconds: Option<u64>,
+    },
     /// Run a grid of backtests (a backtest config plus a [sweep] section) on all cores and
     /// rank them by a report metric; writes sweep.csv and one run directory per point.
     Sweep {
@@ -272,6 +285,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             config,
             for_seconds,
         } => keel::paper_session::run_cli(&config, for_seconds),
+        Command::Live {
+            config,
+            for_seconds,
+        } => keel::live_session::run_cli(&config, for_seconds),
         Command::Indicators {
             store,
             symbol,

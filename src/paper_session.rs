@@ -35,7 +35,7 @@ use keel_adapters::ws::{self, ConnectionEvent, StreamKind, WsConfig, WsEvent};
 use keel_engine::event::{Command, Decision, Event, Mode, SessionStart, Timer, TimerKind};
 use keel_engine::{Candle, Core, Symbol};
 use keel_journal::{Durability, Options};
-use keel_replay::paper::{PaperEngine, Step};
+use keel_replay::paper::PaperEngine;
 
 use crate::alerts::{self, Alert, Alerter, BotToken, TelegramConfig};
 use crate::config::{SessionSpec, load_session};
@@ -47,14 +47,42 @@ const CHANNEL_CAPACITY: usize = 4096;
 
 /// What the I/O side hands the engine thread.
 #[derive(Debug)]
-enum Msg {
-    Candle { recv_ns: u64, candle: Candle },
-    Command { recv_ns: u64, command: Command },
-    Timer { recv_ns: u64, kind: TimerKind },
-    Stop { why: String },
+pub(crate) enum Msg {
+    Candle {
+        recv_ns: u64,
+        candle: Candle,
+    },
+    Command {
+        recv_ns: u64,
+        command: Command,
+    },
+    Timer {
+        recv_ns: u64,
+        kind: TimerKind,
+    },
+    Stop {
+        why: String,
+    },
+    /// Live: one venue answer (an order update, or the events of one execution).
+    Venue {
+        recv_ns: u64,
+        events: Vec<Event>,
+    },
+    /// Live: a reconciliation's account state, with what the executor did on the way.
+    Account {
+        recv_ns: u64,
+        state: keel_engine::event::AccountState,
+        notes: Vec<String>,
+    },
+    /// Live: the I/O side asks for a reconciliation.
+    Reconcile {
+        why: String,
+    },
+    /// Live: the executor has handled everything sent to it before the flush request.
+    Flushed,
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
@@ -62,7 +90,7 @@ fn now_ns() -> u64 {
 }
 
 /// The command a failsafe or stop action journals.
-fn command_for(action: Action) -> Option<Command> {
+pub(crate) fn command_for(action: Action) -> Option<Command> {
     match action {
         Action::Keep => None,
         Action::Halt => Some(Command::Halt),
@@ -73,16 +101,18 @@ fn command_for(action: Action) -> Option<Command> {
 
 /// The I/O side's way into the engine thread.
 #[derive(Clone)]
-struct Inbox {
-    tx: Sender<Msg>,
-    metrics: Arc<Metrics>,
-    alerter: Alerter,
-    alarmed: Arc<AtomicBool>,
+pub(crate) struct Inbox {
+    pub(crate) tx: Sender<Msg>,
+    /// "paper" or "live": the prefix of what the session prints.
+    pub(crate) mode: &'static str,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) alerter: Alerter,
+    pub(crate) alarmed: Arc<AtomicBool>,
 }
 
 impl Inbox {
     /// Never drops: a full channel is reported, then waited on.
-    fn send(&self, msg: Msg) {
+    pub(crate) fn send(&self, msg: Msg) {
         match self.tx.try_send(msg) {
             Ok(()) => {}
             Err(TrySendError::Disconnected(_)) => {}
@@ -93,7 +123,7 @@ impl Inbox {
                         "the engine thread is {CHANNEL_CAPACITY} inputs behind; inputs wait \
                          (none is dropped)"
                     );
-                    eprintln!("paper: health alarm: {text}");
+                    eprintln!("{}: health alarm: {text}", self.mode);
                     self.alerter.send(Alert::Error {
                         context: "engine".into(),
                         message: text,
@@ -200,21 +230,29 @@ fn run(
         }
         None => (None, None),
     };
-    let mut monitor = Monitor::new(metrics.clone(), alerter.clone(), &rt, &strategy, sink);
+    let mut monitor = Monitor::new(
+        metrics.clone(),
+        alerter.clone(),
+        &rt,
+        &strategy,
+        sink,
+        "paper",
+    );
     monitor.refresh(paper.core(), paper.venue().open_orders());
     if recovery.resumed && rt.flatten_on_restart {
         eprintln!("paper: flatten_on_restart: flattening before trading resumes");
         paper.input(now_ns(), Event::Command(Command::KillSwitch), &mut |s| {
-            monitor.step(s)
+            monitor.step(s.seq, s.event, s.decisions)
         })?;
         paper.input(now_ns(), Event::Command(Command::Resume), &mut |s| {
-            monitor.step(s)
+            monitor.step(s.seq, s.event, s.decisions)
         })?;
     }
 
     let (tx, rx) = crossbeam_channel::bounded(CHANNEL_CAPACITY);
     let inbox = Inbox {
         tx,
+        mode: "paper",
         metrics: metrics.clone(),
         alerter: alerter.clone(),
         alarmed: Arc::new(AtomicBool::new(false)),
@@ -276,13 +314,14 @@ fn run(
     outcome.map(|_| ExitCode::SUCCESS)
 }
 
-struct Io {
-    ws: Vec<ws::WsHandle>,
-    metrics: tokio::task::JoinHandle<()>,
+pub(crate) struct Io {
+    pub(crate) ws: Vec<ws::WsHandle>,
+    pub(crate) metrics: tokio::task::JoinHandle<()>,
+    pub(crate) health: Arc<std::sync::Mutex<Health>>,
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn start_io(
+pub(crate) async fn start_io(
     symbols: &[Symbol],
     last_candle_open: &BTreeMap<Symbol, i64>,
     rt: &Runtime,
@@ -304,7 +343,10 @@ async fn start_io(
             let _ = stop_metrics.wait_for(|s| *s).await;
         },
     ));
-    let health = Arc::new(std::sync::Mutex::new(Health::new(symbols)));
+    let health = Arc::new(std::sync::Mutex::new(Health::new(
+        symbols,
+        inbox.mode == "live",
+    )));
     let interval_ns = interval.ns;
     // Public REST, for candles the stream missed.
     let mut rest = keel_adapters::client::ClientConfig::new(rt.venue);
@@ -348,7 +390,7 @@ async fn start_io(
         ));
     }
     tokio::spawn(watch_health(
-        health,
+        health.clone(),
         rt.clone(),
         inbox.clone(),
         metrics,
@@ -360,6 +402,7 @@ async fn start_io(
     Ok(Io {
         ws: handles,
         metrics: metrics_task,
+        health,
     })
 }
 
@@ -396,25 +439,48 @@ impl Backfill {
 }
 
 /// Connection and data freshness per symbol, as the I/O side sees it.
-struct Health {
+pub(crate) struct Health {
     /// Last market event, per symbol.
     last_data: BTreeMap<Symbol, Instant>,
     /// Since when each symbol's connection is down (`None`: up).
     down_since: BTreeMap<Symbol, Option<Instant>>,
+    /// Live: since when the account stream is down (`Some(None)`: up; `None`: not tracked).
+    account_down_since: Option<Option<Instant>>,
 }
 
 impl Health {
-    fn new(symbols: &[Symbol]) -> Health {
+    fn new(symbols: &[Symbol], account: bool) -> Health {
         let now = Instant::now();
         Health {
             last_data: symbols.iter().map(|&s| (s, now)).collect(),
             down_since: symbols.iter().map(|&s| (s, Some(now))).collect(),
+            account_down_since: account.then_some(Some(now)),
+        }
+    }
+
+    /// Live: the account stream went up (`true`) or down.
+    pub(crate) fn account_connected(&mut self, up: bool) {
+        if let Some(since) = self.account_down_since.as_mut() {
+            if up {
+                *since = None;
+            } else {
+                since.get_or_insert_with(Instant::now);
+            }
         }
     }
 
     /// Why the data is not healthy, if it is not.
     fn problem(&self, stale_after: Duration, disconnected_after: Duration) -> Option<String> {
         let now = Instant::now();
+        if let Some(Some(t)) = self.account_down_since {
+            let down = now.duration_since(t);
+            if down >= disconnected_after {
+                return Some(format!(
+                    "the account stream disconnected for {} s",
+                    down.as_secs()
+                ));
+            }
+        }
         for (s, since) in &self.down_since {
             if let Some(t) = since {
                 let down = now.duration_since(*t);
@@ -441,7 +507,7 @@ impl Health {
     }
 }
 
-fn lock(h: &std::sync::Mutex<Health>) -> std::sync::MutexGuard<'_, Health> {
+pub(crate) fn lock(h: &std::sync::Mutex<Health>) -> std::sync::MutexGuard<'_, Health> {
     h.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -487,15 +553,20 @@ async fn pump(
                                 bars.len() as i64
                             }
                             Err(e) => {
-                                eprintln!("paper: {}: backfill failed: {e:#}", symbol.as_str());
+                                eprintln!(
+                                    "{}: {}: backfill failed: {e:#}",
+                                    inbox.mode,
+                                    symbol.as_str()
+                                );
                                 metrics.inc_venue_error(venue, "backfill");
                                 0
                             }
                         };
                         if fetched > 0 {
                             eprintln!(
-                                "paper: {}: {fetched} of {missed} missed closed candle(s) \
+                                "{}: {}: {fetched} of {missed} missed closed candle(s) \
                                  fetched over REST and applied in order",
+                                inbox.mode,
                                 symbol.as_str()
                             );
                         }
@@ -507,7 +578,7 @@ async fn pump(
                                 missed - fetched,
                                 keel_replay::report::iso8601(candle.open_time_ns)
                             );
-                            eprintln!("paper: {text}");
+                            eprintln!("{}: {text}", inbox.mode);
                             metrics.inc_venue_error(venue, "candle_gap");
                             alerter.send(Alert::Error {
                                 context: "market data".into(),
@@ -553,7 +624,7 @@ async fn pump(
                     }
                     _ => {}
                 }
-                eprintln!("paper: {}", crate::watch::describe(&c));
+                eprintln!("{}: {}", inbox.mode, crate::watch::describe(&c));
             }
         }
     }
@@ -590,7 +661,7 @@ async fn watch_health(
                 tripped = true;
                 metrics.set_failsafe_active(true);
                 let text = format!("failsafe: {why}; action {}", rt.failsafe.name());
-                eprintln!("paper: {text}");
+                eprintln!("{}: {text}", inbox.mode);
                 alerter.send(Alert::Risk {
                     what: "failsafe".into(),
                     detail: format!("{why}; {}", rt.failsafe.name()),
@@ -605,7 +676,10 @@ async fn watch_health(
             (None, true) => {
                 tripped = false;
                 metrics.set_failsafe_active(false);
-                eprintln!("paper: failsafe cleared: market data healthy again; entries resume");
+                eprintln!(
+                    "{}: failsafe cleared: market data healthy again; entries resume",
+                    inbox.mode
+                );
                 alerter.send(Alert::Risk {
                     what: "failsafe cleared".into(),
                     detail: "market data healthy again; entries resume".into(),
@@ -678,7 +752,10 @@ async fn signals(
         signal(SignalKind::user_defined1()),
         signal(SignalKind::user_defined2()),
     ) else {
-        eprintln!("paper: cannot install signal handlers; stop with --for-seconds");
+        eprintln!(
+            "{}: cannot install signal handlers; stop with --for-seconds",
+            inbox.mode
+        );
         return;
     };
     let limit = tokio::time::sleep(Duration::from_secs(
@@ -692,11 +769,11 @@ async fn signals(
             _ = &mut limit, if for_seconds.is_some() => break "time is up",
             _ = stop.wait_for(|s| *s) => return,
             _ = usr1.recv() => {
-                eprintln!("paper: SIGUSR1: kill switch");
+                eprintln!("{}: SIGUSR1: kill switch", inbox.mode);
                 inbox.send(Msg::Command { recv_ns: now_ns(), command: Command::KillSwitch });
             }
             _ = usr2.recv() => {
-                eprintln!("paper: SIGUSR2: resume");
+                eprintln!("{}: SIGUSR2: resume", inbox.mode);
                 inbox.send(Msg::Command { recv_ns: now_ns(), command: Command::Resume });
             }
         }
@@ -721,14 +798,16 @@ fn engine_thread(
             Msg::Candle { recv_ns, .. }
             | Msg::Command { recv_ns, .. }
             | Msg::Timer { recv_ns, .. } => *recv_ns,
-            Msg::Stop { .. } => now_ns(),
+            _ => now_ns(),
         };
         monitor
             .metrics
             .set_input_lag(Duration::from_nanos(now_ns().saturating_sub(recv_ns)));
         match msg {
             Msg::Candle { recv_ns, candle } => {
-                paper.candle(recv_ns, candle, &mut |s| monitor.step(s))?;
+                paper.candle(recv_ns, candle, &mut |s| {
+                    monitor.step(s.seq, s.event, s.decisions)
+                })?;
                 candles_since_snapshot += 1;
                 if candles_since_snapshot >= rt.snapshot_every {
                     paper.checkpoint_and_snapshot(now_ns())?;
@@ -737,11 +816,13 @@ fn engine_thread(
                 }
             }
             Msg::Command { recv_ns, command } => {
-                paper.input(recv_ns, Event::Command(command), &mut |s| monitor.step(s))?;
+                paper.input(recv_ns, Event::Command(command), &mut |s| {
+                    monitor.step(s.seq, s.event, s.decisions)
+                })?;
             }
             Msg::Timer { recv_ns, kind } => {
                 paper.input(recv_ns, Event::Timer(Timer { kind }), &mut |s| {
-                    monitor.step(s)
+                    monitor.step(s.seq, s.event, s.decisions)
                 })?;
                 if kind == TimerKind::DailyReport {
                     monitor.daily_report(paper.core(), recv_ns);
@@ -753,7 +834,9 @@ fn engine_thread(
                         "paper: on_stop = {}: journaling {command:?}",
                         rt.on_stop.name()
                     );
-                    paper.input(now_ns(), Event::Command(command), &mut |s| monitor.step(s))?;
+                    paper.input(now_ns(), Event::Command(command), &mut |s| {
+                        monitor.step(s.seq, s.event, s.decisions)
+                    })?;
                 }
                 let snap = paper.checkpoint_and_snapshot(now_ns())?;
                 eprintln!(
@@ -764,6 +847,8 @@ fn engine_thread(
                 monitor.journal_size(&rt.journal);
                 return Ok(why);
             }
+            // A paper session has no real venue.
+            Msg::Venue { .. } | Msg::Account { .. } | Msg::Reconcile { .. } | Msg::Flushed => {}
         }
         monitor.metrics.observe_decision_latency(started.elapsed());
         monitor.metrics.set_input_queue_depth(rx.len());
@@ -772,9 +857,10 @@ fn engine_thread(
 }
 
 /// Turns applied inputs into metrics and alerts (never blocks: both are non-blocking).
-struct Monitor {
-    metrics: Arc<Metrics>,
-    alerter: Alerter,
+pub(crate) struct Monitor {
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) alerter: Alerter,
+    mode: &'static str,
     fill_alerts: bool,
     strategy: String,
     /// Equity at the last daily report.
@@ -785,14 +871,16 @@ struct Monitor {
 }
 
 impl Monitor {
-    fn new(
+    pub(crate) fn new(
         metrics: Arc<Metrics>,
         alerter: Alerter,
         rt: &Runtime,
         strategy: &str,
         sink: Option<crate::pgsink::SessionSink>,
+        mode: &'static str,
     ) -> Monitor {
         Monitor {
+            mode,
             sink,
             metrics,
             alerter,
@@ -803,11 +891,11 @@ impl Monitor {
         }
     }
 
-    fn step(&mut self, s: Step<'_>) {
-        let kind = s.event.kind().name();
+    pub(crate) fn step(&mut self, seq: u64, event: &Event, decisions: &[Decision]) {
+        let kind = event.kind().name();
         self.metrics.inc_input(kind);
         if let Some(sink) = &self.sink {
-            let kept = match s.event {
+            let kept = match event {
                 Event::Candle(c) => sink.candle(c),
                 Event::Fill(f) => sink.fill(f),
                 _ => true,
@@ -816,8 +904,9 @@ impl Monitor {
                 self.metrics.inc_venue_error("postgres", "row_dropped");
             }
         }
-        if let Event::Fill(f) = s.event
+        if let Event::Fill(f) = event
             && self.fill_alerts
+            && f.client_id != keel_engine::event::FEE_IN_BASE_CLIENT_ID
         {
             self.alerter.send(Alert::Fill {
                 symbol: f.symbol.to_string(),
@@ -826,10 +915,10 @@ impl Monitor {
                 price: f.price.to_string(),
                 fee: f.fee.to_string(),
                 client_id: f.client_id,
-                mode: "paper".into(),
+                mode: self.mode.into(),
             });
         }
-        for d in s.decisions {
+        for d in decisions {
             let kind = match d {
                 Decision::Signal { .. } => "signal",
                 Decision::PlaceOrder(_) => "place_order",
@@ -848,11 +937,11 @@ impl Monitor {
             };
             self.metrics.inc_decision(kind);
         }
-        self.metrics.set_journal_records(s.seq);
+        self.metrics.set_journal_records(seq);
     }
 
     /// Gauges from the core's state.
-    fn refresh(&mut self, core: &Core, venue_open_orders: usize) {
+    pub(crate) fn refresh(&mut self, core: &Core, venue_open_orders: usize) {
         let alerts = self.alerter.stats();
         self.metrics.set_alert_stats(alerts.sent, alerts.dropped);
         let state = core.state();
@@ -881,7 +970,7 @@ impl Monitor {
         }
     }
 
-    fn daily_report(&mut self, core: &Core, now: u64) {
+    pub(crate) fn daily_report(&mut self, core: &Core, now: u64) {
         let state = core.state();
         let equity = core.equity().to_f64();
         let start = self.day_start_equity.unwrap_or(equity);
@@ -915,7 +1004,7 @@ impl Monitor {
         self.trades_at_day_start = state.portfolio.closed_trades.len();
     }
 
-    fn journal_size(&self, dir: &Path) {
+    pub(crate) fn journal_size(&self, dir: &Path) {
         let bytes: u64 = std::fs::read_dir(dir)
             .map(|entries| {
                 entries

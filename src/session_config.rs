@@ -24,8 +24,39 @@ pub struct VenueSection {
     /// Bybit only: "linear" (default) or "spot".
     pub category: Option<String>,
     /// REST scheme, host and port (testnet, mock) for fetching candles missed while the
-    /// WebSocket was down; default the venue's production REST URL.
+    /// WebSocket was down; default the venue's production REST URL. `keel live` also
+    /// places and queries orders there.
     pub rest_url: Option<String>,
+    /// `keel live`: the account stream's scheme, host and port (testnet, mock); default the
+    /// venue's production one.
+    pub private_ws_url: Option<String>,
+}
+
+/// `[live]`: how `keel live` treats real orders. The API key and secret come from the
+/// environment (`KEEL_<VENUE>_API_KEY`, `_API_SECRET`, OKX `_PASSPHRASE`), never this file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveSection {
+    /// The venue's dead-man switch: armed for this many seconds and renewed every quarter of
+    /// it, so orders are cancelled if the process dies or hangs (default 60; 0: off). Binance
+    /// spot has none.
+    pub dead_man_secs: Option<u64>,
+    /// An order decided before a crash that never reached the venue is sent at restart only
+    /// if it was decided at most this long ago (default 30); older, it is recorded as
+    /// rejected: the market it was decided for is gone.
+    pub resend_within_secs: Option<u64>,
+    /// Reconcile with the venue over REST this often besides at start-up and after each
+    /// account-stream reconnect (default 300; 0: never).
+    pub reconcile_every_secs: Option<u64>,
+}
+
+/// The resolved `[live]` settings.
+#[derive(Clone, Debug)]
+pub struct Live {
+    pub private_ws_url: Option<String>,
+    pub dead_man: Option<Duration>,
+    pub resend_within: Duration,
+    pub reconcile_every: Option<Duration>,
 }
 
 /// `[session]`: the journal and the session's life cycle.
@@ -172,6 +203,7 @@ pub struct Runtime {
     pub alerts: Option<Alerts>,
     pub metrics_listen: SocketAddr,
     pub postgres: Option<Postgres>,
+    pub live: Live,
 }
 
 #[derive(Clone, Debug)]
@@ -192,6 +224,7 @@ pub struct Sections<'a> {
     pub alerts: Option<&'a AlertsSection>,
     pub metrics: Option<&'a MetricsSection>,
     pub postgres: Option<&'a PostgresSection>,
+    pub live: Option<&'a LiveSection>,
 }
 
 /// Checks the runtime sections; `base` anchors relative paths, `interval_ns` is the candle
@@ -220,6 +253,11 @@ pub fn resolve(s: Sections<'_>, base: &Path, interval_ns: i64) -> Result<Runtime
         && !(url.starts_with("ws://") || url.starts_with("wss://"))
     {
         bail!("[venue] ws_url = {url:?}: expected a ws:// or wss:// URL");
+    }
+    if let Some(url) = &v.private_ws_url
+        && !(url.starts_with("ws://") || url.starts_with("wss://"))
+    {
+        bail!("[venue] private_ws_url = {url:?}: expected a ws:// or wss:// URL");
     }
     if let Some(url) = &v.rest_url
         && !(url.starts_with("http://") || url.starts_with("https://"))
@@ -314,7 +352,25 @@ pub fn resolve(s: Sections<'_>, base: &Path, interval_ns: i64) -> Result<Runtime
                 .unwrap_or_else(|| "session".into())
         }),
     });
+    let l = s.live;
+    let dead_man = l.and_then(|l| l.dead_man_secs).unwrap_or(60);
+    if (1..10).contains(&dead_man) {
+        bail!("[live] dead_man_secs = {dead_man}: at least 10 (0 turns the switch off)");
+    }
+    let live = Live {
+        private_ws_url: v
+            .private_ws_url
+            .as_ref()
+            .map(|u| u.trim_end_matches('/').to_string()),
+        dead_man: (dead_man > 0).then(|| Duration::from_secs(dead_man)),
+        resend_within: Duration::from_secs(l.and_then(|l| l.resend_within_secs).unwrap_or(30)),
+        reconcile_every: match l.and_then(|l| l.reconcile_every_secs).unwrap_or(300) {
+            0 => None,
+            n => Some(Duration::from_secs(n)),
+        },
+    };
     Ok(Runtime {
+        live,
         venue,
         ws_url: v
             .ws_url
