@@ -266,6 +266,7 @@ fn run(
         alerter: alerter.clone(),
         venue: rt.venue,
         resend_within: rt.live.resend_within,
+        sent: std::sync::Mutex::new(std::collections::BTreeSet::new()),
     });
     let io = runtime.block_on(start_io(
         &spec.symbols,
@@ -605,6 +606,9 @@ struct ExecCtx {
     alerter: Alerter,
     venue: Venue,
     resend_within: Duration,
+    /// Client ids this process has sent (or tried to): a reconciliation never sends them
+    /// again, whatever the venue's answer — only orders decided before a restart are resent.
+    sent: std::sync::Mutex<std::collections::BTreeSet<u64>>,
 }
 
 impl ExecCtx {
@@ -668,6 +672,10 @@ impl ExecCtx {
     }
 
     async fn place(&self, request: &OrderRequest) {
+        self.sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(request.client_id);
         let mut spec = OrderSpec::from_core(request);
         if self.spot() {
             // Spot has no reduce-only flag: a sell can only sell what the wallet holds.
@@ -804,7 +812,14 @@ impl ExecCtx {
                         self.cancel(t.request.client_id, symbol).await;
                     }
                 }
-                Ok(None) if t.phase == OrderPhase::Submitted => {
+                Ok(None)
+                    if t.phase == OrderPhase::Submitted
+                        && !self
+                            .sent
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .contains(&t.request.client_id) =>
+                {
                     let age = t
                         .decided_ns
                         .map(|d| Duration::from_nanos(now_ns().saturating_sub(d)));
