@@ -700,7 +700,12 @@ impl ExecCtx {
                     self.order_final(&ack.order);
                 }
             }
-            Err(e) if matches!(e.error, VenueError::UnknownOutcome(_)) => {
+            // A success status whose body keel cannot read most likely placed the order:
+            // treated like a lost answer, never as a refusal.
+            Err(e)
+                if matches!(e.error, VenueError::UnknownOutcome(_))
+                    || e.status.is_some_and(|s| (200..300).contains(&s)) =>
+            {
                 // Neither sent for sure nor refused: the next reconciliation settles it.
                 self.error(
                     "place order",

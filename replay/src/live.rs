@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use keel_engine::event::{Decision, Event, OrderStatus, SessionStart};
+use keel_engine::event::{Decision, Event, FEE_IN_BASE_CLIENT_ID, OrderStatus, SessionStart};
 use keel_engine::{Core, Symbol};
 use keel_journal::{Journal, Options, Reader};
 
@@ -110,6 +110,9 @@ pub struct LiveEngine {
     engine: EngineLoop,
     /// (venue order id, trade id) of every fill journaled.
     fills: BTreeSet<(u64, u64)>,
+    /// The same for the fee fills journaled before them (`FEE_IN_BASE_CLIENT_ID`): a process
+    /// killed between the two leaves the fee journaled and the fill not.
+    fee_fills: BTreeSet<(u64, u64)>,
     dir: PathBuf,
 }
 
@@ -138,6 +141,7 @@ impl LiveEngine {
             let mut live = LiveEngine {
                 engine: EngineLoop::new(journal, Core::new(), loop_options),
                 fills: BTreeSet::new(),
+                fee_fills: BTreeSet::new(),
                 dir: dir.to_path_buf(),
             };
             live.input(now_ns, Event::SessionStart(start), &mut |_| {})?;
@@ -174,12 +178,13 @@ impl LiveEngine {
             });
         }
         report.replayed_digest = recovered.core.digest();
-        let (fills, last_candle_open) = scan(dir)?;
+        let (fills, fee_fills, last_candle_open) = scan(dir)?;
         report.fills = fills.len() as u64;
         report.last_candle_open = last_candle_open;
         let mut live = LiveEngine {
             engine: EngineLoop::new(journal, recovered.core, loop_options),
             fills,
+            fee_fills,
             dir: dir.to_path_buf(),
         };
         if !recovered.unjournaled.is_empty() {
@@ -249,7 +254,14 @@ impl LiveEngine {
         }
         for e in events {
             if let Event::Fill(f) = &e {
-                self.fills.insert((f.venue_order_id, f.trade_id));
+                let key = (f.venue_order_id, f.trade_id);
+                if f.client_id == FEE_IN_BASE_CLIENT_ID {
+                    if !self.fee_fills.insert(key) {
+                        continue; // journaled before a crash cut the pair in two
+                    }
+                } else {
+                    self.fills.insert(key);
+                }
             }
             self.input(recv_ns, e, observe)?;
         }
@@ -284,15 +296,20 @@ impl LiveEngine {
     }
 }
 
-type Scanned = (BTreeSet<(u64, u64)>, BTreeMap<Symbol, i64>);
+type Scanned = (
+    BTreeSet<(u64, u64)>,
+    BTreeSet<(u64, u64)>,
+    BTreeMap<Symbol, i64>,
+);
 
-/// The fills and the last candle per symbol the journal holds.
+/// The fills, the fee fills and the last candle per symbol the journal holds.
 fn scan(dir: &Path) -> Result<Scanned, PaperError> {
     let mut reader = Reader::open(dir).map_err(|source| PaperError::Journal {
         dir: dir.to_path_buf(),
         source,
     })?;
     let mut fills = BTreeSet::new();
+    let mut fee_fills = BTreeSet::new();
     let mut candles = BTreeMap::new();
     while let Some(rec) = reader.next().map_err(|source| PaperError::Journal {
         dir: dir.to_path_buf(),
@@ -312,6 +329,9 @@ fn scan(dir: &Path) -> Result<Scanned, PaperError> {
             }
         })?;
         match decoded {
+            Decoded::Input(Event::Fill(f)) if f.client_id == FEE_IN_BASE_CLIENT_ID => {
+                fee_fills.insert((f.venue_order_id, f.trade_id));
+            }
             Decoded::Input(Event::Fill(f)) => {
                 fills.insert((f.venue_order_id, f.trade_id));
             }
@@ -321,5 +341,5 @@ fn scan(dir: &Path) -> Result<Scanned, PaperError> {
             _ => {}
         }
     }
-    Ok((fills, candles))
+    Ok((fills, fee_fills, candles))
 }
