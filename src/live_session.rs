@@ -811,6 +811,17 @@ impl ExecCtx {
                             Err(e) => notes.push(format!("fills of {id} unavailable: {e}")),
                         }
                     }
+                    if is_final(o.state) && t.phase != OrderPhase::CancelRequested {
+                        notes.push(format!(
+                            "{id} was {} on the venue while keel did not hear of it{}",
+                            o.state.as_str(),
+                            if o.filled_qty > Fixed::ZERO {
+                                format!(" (filled {})", o.filled_qty)
+                            } else {
+                                String::new()
+                            }
+                        ));
+                    }
                     self.order(&o);
                     if t.phase == OrderPhase::CancelRequested && !is_final(o.state) {
                         notes.push(format!("{id}: cancel requested before, sent again"));

@@ -878,7 +878,17 @@ impl Core {
                     self.state.counters.orders_rejected_by_venue += 1;
                 }
                 let (role, filled, symbol) = (order.role, order.filled_qty, order.request.symbol);
+                // Protection the venue cancelled on its own (its dead-man switch fired while
+                // the process was down, an operator on the venue's site) is placed again; a
+                // refused one is not (it would be refused again).
+                let rearm = (update.status != OrderStatus::Rejected
+                    && order.phase != OrderPhase::CancelRequested
+                    && matches!(role, OrderRole::StopLoss | OrderRole::TakeProfit))
+                .then_some((order.request.side, order.request.kind));
                 self.state.orders.remove(&update.client_id);
+                if let Some((side, kind)) = rearm {
+                    self.rearm(seq, symbol, side, kind, role);
+                }
                 // An entry that ends part-filled still leaves a position to protect.
                 if role == OrderRole::Entry
                     && filled > Fixed::ZERO
@@ -907,16 +917,6 @@ impl Core {
             .copied()
             .filter(|id| *id <= account.asked_after_client_id && !on_venue.contains(id))
             .collect();
-        // Protection the venue dropped (its dead-man switch fires while the process is down)
-        // is placed again at the same trigger for the position as it is now.
-        let mut rearm = Vec::new();
-        for client_id in &lost {
-            if let Some(o) = self.state.orders.get(client_id)
-                && matches!(o.role, OrderRole::StopLoss | OrderRole::TakeProfit)
-            {
-                rearm.push((o.request.symbol, o.request.side, o.request.kind, o.role));
-            }
-        }
         for client_id in lost {
             self.state.counters.reconcile_lost += 1;
             self.on_order_update(
@@ -929,21 +929,6 @@ impl Core {
                     reason: "reconciliation: the venue has no such open order".into(),
                 },
             );
-        }
-        for (symbol, side, kind, role) in rearm {
-            let qty = self.state.portfolio.position(&symbol);
-            let closes = match side {
-                Side::Sell => qty > Fixed::ZERO,
-                Side::Buy => qty < Fixed::ZERO,
-            };
-            let covered = self
-                .state
-                .orders
-                .values()
-                .any(|o| o.request.symbol == symbol && o.role == role);
-            if closes && !covered {
-                self.place(seq, symbol, side, kind, qty.abs(), role);
-            }
         }
         for o in &account.open_orders {
             let known = o.client_id != 0 && self.state.orders.contains_key(&o.client_id);
@@ -981,6 +966,24 @@ impl Core {
                     differences.join("; ")
                 ),
             });
+        }
+    }
+
+    /// Places a stop or target again, the same order for the position as it is now, unless
+    /// the position is gone, another order already plays that role, or an exit is on its way
+    /// (on spot the executor frees a position's coins for its exit by cancelling its stop).
+    fn rearm(&mut self, seq: u64, symbol: Symbol, side: Side, kind: OrderKind, role: OrderRole) {
+        let qty = self.state.portfolio.position(&symbol);
+        let closes = match side {
+            Side::Sell => qty > Fixed::ZERO,
+            Side::Buy => qty < Fixed::ZERO,
+        };
+        let covered =
+            self.state.orders.values().any(|o| {
+                o.request.symbol == symbol && (o.role == role || o.role == OrderRole::Exit)
+            });
+        if closes && !covered {
+            self.place(seq, symbol, side, kind, qty.abs(), role);
         }
     }
 

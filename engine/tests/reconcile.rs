@@ -176,3 +176,53 @@ fn a_derivatives_position_must_match_exactly() {
     assert!(h.core.state().halted);
     assert_eq!(h.core.state().counters.reconcile_mismatch, 1);
 }
+
+#[test]
+fn a_stop_the_venue_cancels_on_its_own_is_placed_again_but_not_one_it_refuses() {
+    let stop_of = |h: &Harness| {
+        h.core
+            .state()
+            .orders
+            .iter()
+            .find(|(_, o)| matches!(o.request.kind, OrderKind::Stop { .. }))
+            .map(|(id, o)| (*id, o.request.kind))
+            .unwrap()
+    };
+    let update = |id: u64, status| {
+        Event::OrderUpdate(keel_engine::event::OrderUpdate {
+            client_id: id,
+            venue_order_id: 7,
+            status,
+            ts_event_ns: 5 * MIN,
+            reason: String::new(),
+        })
+    };
+    let mut h = protected();
+    let (id, kind) = stop_of(&h);
+    let from = h.log.len();
+    h.input(
+        5 * MIN,
+        update(id, keel_engine::event::OrderStatus::Canceled),
+    );
+    let d = placed(&decided(&h, from));
+    assert_eq!(
+        d,
+        vec![(Side::Sell, kind, Fixed::from_int(50), true)],
+        "{d:?}"
+    );
+    // Refused: placing it again would be refused again.
+    let (id, _) = stop_of(&h);
+    let from = h.log.len();
+    h.input(
+        6 * MIN,
+        update(id, keel_engine::event::OrderStatus::Rejected),
+    );
+    assert!(placed(&decided(&h, from)).is_empty());
+    assert!(
+        !h.core
+            .state()
+            .orders
+            .values()
+            .any(|o| matches!(o.request.kind, OrderKind::Stop { .. }))
+    );
+}

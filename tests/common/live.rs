@@ -54,7 +54,52 @@ impl LiveVenue {
         let driver = {
             let (rest, private, stop) = (rest.clone(), private.clone(), stop.clone());
             let journal = journal.to_path_buf();
-            std::thread::spawn(move || drive(&rest, &private, &journal, &stop))
+            std::thread::spawn(move || {
+                drive_venue(&rest, &private, &journal, &stop, Venue::BinanceSpot)
+            })
+        };
+        LiveVenue {
+            public,
+            rest,
+            private,
+            stop,
+            driver: Some(driver),
+        }
+    }
+}
+
+impl LiveVenue {
+    /// Binance USD-M BTCUSDT: as [`LiveVenue::binance_spot`], with a 10,000 USDT wallet, and
+    /// the account stream accepting the listen key the REST mock issues.
+    pub fn binance_usdm(rows: &[String], every: Duration, journal: &Path) -> LiveVenue {
+        let first_close = rows[0].split(',').nth(4).unwrap();
+        let mut config = MockConfig::new(Venue::BinanceUsdm, "BTCUSDT", 60_000, Vec::new());
+        let mut trading = TradingConfig::new(false, "BTCUSDT", Fixed::parse(first_close).unwrap());
+        trading.balances = vec![("USDT".into(), Fixed::from_int(10_000))];
+        config.trading = trading;
+        let rest = Arc::new(MockVenue::start(config).unwrap());
+        let private = Arc::new(
+            MockPrivateVenue::start(MockPrivateConfig::new(
+                Venue::BinanceUsdm,
+                MOCK_API_KEY,
+                MOCK_SECRET,
+            ))
+            .unwrap(),
+        );
+        private.accept_listen_key(&rest.usdm_listen_key(MOCK_API_KEY));
+        let mut ws = keel_adapters::mock::ws::MockWsConfig::new(
+            Venue::BinanceUsdm,
+            crate::paper::binance_kline_frames(rows),
+        );
+        ws.frame_every = every;
+        let public = MockWsVenue::start(ws).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let driver = {
+            let (rest, private, stop) = (rest.clone(), private.clone(), stop.clone());
+            let journal = journal.to_path_buf();
+            std::thread::spawn(move || {
+                drive_venue(&rest, &private, &journal, &stop, Venue::BinanceUsdm)
+            })
         };
         LiveVenue {
             public,
@@ -77,7 +122,13 @@ impl Drop for LiveVenue {
 
 /// Price follows the journal's candles (each journal, even a restarted one, read from its
 /// start); executions go out on the account stream.
-fn drive(rest: &MockVenue, private: &MockPrivateVenue, journal: &Path, stop: &AtomicBool) {
+fn drive_venue(
+    rest: &MockVenue,
+    private: &MockPrivateVenue,
+    journal: &Path,
+    stop: &AtomicBool,
+    venue: Venue,
+) {
     let mut forwarded = 0;
     let mut seen_seq = 0u64;
     while !stop.load(Ordering::Relaxed) {
@@ -94,7 +145,7 @@ fn drive(rest: &MockVenue, private: &MockPrivateVenue, journal: &Path, stop: &At
                 }
             }
         }
-        forwarded = bridge::forward(rest, private, Venue::BinanceSpot, forwarded);
+        forwarded = bridge::forward(rest, private, venue, forwarded);
         std::thread::sleep(Duration::from_millis(2));
     }
 }

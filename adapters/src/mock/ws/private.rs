@@ -303,6 +303,16 @@ impl MockPrivateVenue {
             .collect()
     }
 
+    /// Binance USD-M: accept a listen key another mock issued (the REST mock's
+    /// `POST /fapi/v1/listenKey`, `MockVenue::usdm_listen_key`), as the venue's one account
+    /// service does.
+    pub fn accept_listen_key(&self, key: &str) {
+        let mut st = lock(&self.state);
+        if !st.listen_keys.iter().any(|(k, _)| k == key) {
+            st.listen_keys.push((key.to_string(), true));
+        }
+    }
+
     /// Kraken tokens issued, in order.
     pub fn tokens(&self) -> Vec<String> {
         lock(&self.state).tokens.clone()
