@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -52,6 +52,10 @@ use crate::session_config::Runtime;
 
 /// The client id of fills of orders keel did not place (manual trades on the same symbol).
 const FOREIGN_CLIENT_ID: u64 = u64::MAX;
+
+/// How long an order whose placement answer was lost is given to show up on the venue before
+/// a reconciliation may take it for lost.
+const UNKNOWN_OUTCOME_SETTLE: Duration = Duration::from_secs(5);
 
 /// How long a stop waits for the executor to finish what the stop decided.
 const STOP_DRAIN: Duration = Duration::from_secs(15);
@@ -140,6 +144,29 @@ pub fn run_cli(config: &Path, for_seconds: Option<u64>) -> Result<ExitCode> {
         .thread_name("keel-io")
         .build()
         .context("cannot start the I/O runtime")?;
+    // Venues whose order path does not yet map onto the core's units and names are refused
+    // rather than traded wrongly.
+    if venue == Venue::Kraken {
+        bail!(
+            "{}: keel live does not trade on Kraken yet: its REST order and balance answers name \
+             pairs and assets differently (XBTUSD, XXBT) from the session's symbols, which \
+             reconciliation would misread; use keel paper",
+            config.display()
+        );
+    }
+    if venue == Venue::Okx
+        && session
+            .spec
+            .symbols
+            .iter()
+            .any(|s| s.as_str().ends_with("-SWAP"))
+    {
+        bail!(
+            "{}: keel live does not trade OKX swaps yet: their sizes are in contracts (ctVal), \
+             not coins; OKX spot is supported",
+            config.display()
+        );
+    }
     // The venue must answer, know the symbols and accept the key before anything trades.
     let mut cfg = ClientConfig::new(venue).with_credentials(credentials.clone());
     if let Some(url) = &session.runtime.rest_url {
@@ -267,6 +294,9 @@ fn run(
         venue: rt.venue,
         resend_within: rt.live.resend_within,
         sent: std::sync::Mutex::new(std::collections::BTreeSet::new()),
+        unknown: std::sync::Mutex::new(BTreeMap::new()),
+        reconciling: AtomicBool::new(false),
+        clean_stop: AtomicBool::new(false),
     });
     let io = runtime.block_on(start_io(
         &spec.symbols,
@@ -324,11 +354,14 @@ fn run(
 
     let mut state = EngineState {
         exec: exec_tx,
+        ctx: ctx.clone(),
         start_up_done: false,
         flatten_on_restart: recovery.resumed && rt.flatten_on_restart,
     };
     state.reconcile(&live, "start-up");
     let outcome = engine_thread(&mut live, &rx, &rt, &mut monitor, &mut state);
+    // After a failure the switch stays armed: the venue cancels what nobody manages now.
+    ctx.clean_stop.store(outcome.is_ok(), Ordering::Release);
     let _ = stop_tx.send(true);
     let stop_text = match &outcome {
         Ok(why) => format!("live session stopped ({why})"),
@@ -369,6 +402,7 @@ fn run(
 /// The engine thread's link to the executor.
 struct EngineState {
     exec: UnboundedSender<ExecMsg>,
+    ctx: Arc<ExecCtx>,
     /// The start-up reconciliation has been applied.
     start_up_done: bool,
     flatten_on_restart: bool,
@@ -384,8 +418,12 @@ impl EngineState {
         }
     }
 
-    /// Asks the executor to reconcile every order the core tracks.
+    /// Asks the executor to reconcile every order the core tracks (unless a reconciliation is
+    /// already queued or running: it will see the same orders).
     fn reconcile(&self, live: &LiveEngine, why: &str) {
+        if self.ctx.reconciling.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let state = live.core().state();
         let orders = state
             .orders
@@ -426,6 +464,7 @@ fn engine_thread(
     state: &mut EngineState,
 ) -> Result<String> {
     let mut candles_since_snapshot = 0u64;
+    let mut failsafe = crate::paper_session::Failsafe::default();
     loop {
         let Ok(msg) = rx.recv() else {
             return Err(anyhow!("every input source ended"));
@@ -467,6 +506,7 @@ fn engine_thread(
                 state: account,
                 notes,
             } => {
+                state.ctx.reconciling.store(false, Ordering::Release);
                 let before = live.core().state().counters.clone();
                 live.input(
                     recv_ns,
@@ -499,6 +539,22 @@ fn engine_thread(
                         }
                     }
                 }
+            }
+            Msg::FailsafeTripped { recv_ns, command } => {
+                let halted = live.core().state().halted;
+                live.input(recv_ns, Event::Command(command), observe!(monitor, state))?;
+                failsafe.trip(halted, monitor.halts);
+            }
+            Msg::FailsafeCleared { recv_ns } => {
+                if failsafe.clear(monitor.halts, "live") {
+                    live.input(
+                        recv_ns,
+                        Event::Command(Command::Resume),
+                        observe!(monitor, state),
+                    )?;
+                }
+                // Whatever happened while unhealthy is asked about now.
+                state.reconcile(live, "failsafe cleared");
             }
             Msg::Reconcile { why } => state.reconcile(live, &why),
             Msg::Flushed => {}
@@ -609,6 +665,12 @@ struct ExecCtx {
     /// Client ids this process has sent (or tried to): a reconciliation never sends them
     /// again, whatever the venue's answer — only orders decided before a restart are resent.
     sent: std::sync::Mutex<std::collections::BTreeSet<u64>>,
+    /// Placements whose answer was lost, and when.
+    unknown: std::sync::Mutex<BTreeMap<u64, Instant>>,
+    /// A reconciliation is queued or running: further requests are dropped, not queued.
+    reconciling: AtomicBool,
+    /// The session ended cleanly (the dead-man switch is disarmed only then).
+    clean_stop: AtomicBool,
 }
 
 impl ExecCtx {
@@ -686,7 +748,11 @@ impl ExecCtx {
         }
         match self.client.place_order(&spec).await {
             Ok(ack) => {
-                self.order(&ack.order);
+                // An order that already ended is applied after its fills, so the core sees a
+                // part-filled entry's fills before its end (and protects the position).
+                if !is_final(ack.order.state) {
+                    self.order(&ack.order);
+                }
                 for f in &ack.fills {
                     self.fill(f);
                 }
@@ -711,8 +777,20 @@ impl ExecCtx {
                     "place order",
                     format!("{}: {e}; reconciling", spec.client_order_id),
                 );
-                self.inbox.send(Msg::Reconcile {
-                    why: format!("unknown outcome of {}", spec.client_order_id),
+                // Asked again once the venue must have decided (the order may still land):
+                // until then the reconciliation keeps it pending, never lost.
+                self.unknown
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(request.client_id, Instant::now());
+                let inbox = self.inbox.clone();
+                let why = format!("unknown outcome of {}", spec.client_order_id);
+                tokio::spawn(async move {
+                    // Once while it may still land, once after: then it is settled either way.
+                    tokio::time::sleep(UNKNOWN_OUTCOME_SETTLE).await;
+                    inbox.send(Msg::Reconcile { why: why.clone() });
+                    tokio::time::sleep(UNKNOWN_OUTCOME_SETTLE + Duration::from_secs(1)).await;
+                    inbox.send(Msg::Reconcile { why });
                 });
             }
             Err(e) => {
@@ -750,7 +828,8 @@ impl ExecCtx {
         }
     }
 
-    /// The terminal update of an order, after its fills.
+    /// The terminal update of an order, after its fills. A filled order's is an
+    /// acknowledgement (its fills end it); a part-filled one that ended gets its end.
     fn order_final(&self, o: &OrderEvent) {
         self.order(o);
     }
@@ -798,18 +877,31 @@ impl ExecCtx {
     }
 
     /// The reconciliation described in the module docs.
-    async fn reconcile(&self, why: &str, orders: Vec<Tracked>, asked_after_client_id: u64) {
+    /// Whether an account state was sent.
+    async fn reconcile(&self, why: &str, orders: Vec<Tracked>, asked_after_client_id: u64) -> bool {
         let mut notes = Vec::new();
+        // The venue's open orders first: an order that ends after this snapshot is then asked
+        // about below, and its fills and end are journaled before the snapshot is applied.
+        let open_orders = match self.open_orders().await {
+            Ok(open) => open,
+            Err(e) => {
+                self.error("reconciliation", format!("({why}) {e}"));
+                return false;
+            }
+        };
+        // Orders whose fate this pass could not settle: never taken for lost.
+        let mut unsettled = Vec::new();
         for t in &orders {
             let id = format!("k{}", t.request.client_id);
             let symbol = &t.request.symbol;
             match self.client.query_order(symbol, &id).await {
                 Ok(Some(o)) => {
-                    if o.filled_qty > Fixed::ZERO {
-                        match self.fills_of(symbol, &id).await {
-                            Ok(_) => {}
-                            Err(e) => notes.push(format!("fills of {id} unavailable: {e}")),
-                        }
+                    if o.filled_qty > Fixed::ZERO
+                        && let Err(e) = self.fills_of(symbol, &id).await
+                    {
+                        notes.push(format!("fills of {id} unavailable: {e}"));
+                        unsettled.push(t.request.client_id);
+                        continue;
                     }
                     if is_final(o.state) && t.phase != OrderPhase::CancelRequested {
                         notes.push(format!(
@@ -855,10 +947,12 @@ impl ExecCtx {
                                     a.as_secs()
                                 ))
                             ));
+                            // Expired, not rejected: a stop or target is then placed again
+                            // for the position as it is now.
                             self.send_events(vec![Event::OrderUpdate(OrderUpdate {
                                 client_id: t.request.client_id,
                                 venue_order_id: 0,
-                                status: OrderStatus::Rejected,
+                                status: OrderStatus::Expired,
                                 ts_event_ns: now_ns() as i64,
                                 reason: format!(
                                     "never reached the venue before the restart; older than \
@@ -869,12 +963,30 @@ impl ExecCtx {
                         }
                     }
                 }
-                // Open in the core, unknown to the venue: the account state closes it.
-                Ok(None) => {}
-                Err(e) => notes.push(format!("cannot ask about {id}: {e}")),
+                // Open in the core, unknown to the venue: the account state closes it — unless
+                // its placement answer was lost only moments ago (it may still land).
+                Ok(None) => {
+                    let lost_answer = self
+                        .unknown
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get(&t.request.client_id)
+                        .is_some_and(|at| at.elapsed() < 2 * UNKNOWN_OUTCOME_SETTLE);
+                    if lost_answer {
+                        notes.push(format!("{id}: placement answer lost; still waiting for it"));
+                        unsettled.push(t.request.client_id);
+                    }
+                }
+                Err(e) => {
+                    notes.push(format!("cannot ask about {id}: {e}"));
+                    unsettled.push(t.request.client_id);
+                }
             }
         }
-        match self.account_state(asked_after_client_id).await {
+        match self
+            .account_state(asked_after_client_id, open_orders, unsettled)
+            .await
+        {
             Ok(state) => {
                 if !notes.is_empty() || why != "periodic" {
                     eprintln!("live: reconciled ({why})");
@@ -884,13 +996,17 @@ impl ExecCtx {
                     state,
                     notes,
                 });
+                true
             }
-            Err(e) => self.error("reconciliation", format!("({why}) {e}")),
+            Err(e) => {
+                self.error("reconciliation", format!("({why}) {e}"));
+                false
+            }
         }
     }
 
-    /// The venue's open orders and positions (spot: base-asset balances) for the session.
-    async fn account_state(&self, asked_after_client_id: u64) -> Result<AccountState, String> {
+    /// The venue's open orders on the session's symbols.
+    async fn open_orders(&self) -> Result<Vec<VenueOrder>, String> {
         let mut open_orders = Vec::new();
         for symbol in self.instruments.keys() {
             let orders = self
@@ -909,6 +1025,17 @@ impl ExecCtx {
                 });
             }
         }
+        Ok(open_orders)
+    }
+
+    /// The account state: `open_orders` as asked before, positions (spot: base-asset
+    /// balances) now.
+    async fn account_state(
+        &self,
+        asked_after_client_id: u64,
+        open_orders: Vec<VenueOrder>,
+        unsettled: Vec<u64>,
+    ) -> Result<AccountState, String> {
         let spot = self.spot();
         let mut positions = Vec::new();
         if spot {
@@ -952,6 +1079,7 @@ impl ExecCtx {
             open_orders,
             positions,
             spot,
+            unsettled,
         })
     }
 }
@@ -977,14 +1105,24 @@ async fn executor(mut rx: UnboundedReceiver<ExecMsg>, ctx: Arc<ExecCtx>) {
                 } else {
                     let id = format!("k{client_id}");
                     let mut done = false;
+                    let mut failed = false;
                     for symbol in &symbols {
-                        if let Ok(Some(_)) = ctx.client.query_order(symbol, &id).await {
-                            ctx.cancel(client_id, symbol).await;
-                            done = true;
-                            break;
+                        match ctx.client.query_order(symbol, &id).await {
+                            Ok(Some(_)) => {
+                                ctx.cancel(client_id, symbol).await;
+                                done = true;
+                                break;
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                // Not knowing is not "no such order": the next
+                                // reconciliation settles it.
+                                ctx.error("cancel order", format!("{id}: {e}"));
+                                failed = true;
+                            }
                         }
                     }
-                    if !done {
+                    if !done && !failed {
                         ctx.send_events(vec![Event::OrderUpdate(OrderUpdate {
                             client_id,
                             venue_order_id: 0,
@@ -1000,7 +1138,13 @@ async fn executor(mut rx: UnboundedReceiver<ExecMsg>, ctx: Arc<ExecCtx>) {
                 why,
                 orders,
                 asked_after_client_id,
-            } => ctx.reconcile(&why, orders, asked_after_client_id).await,
+            } => {
+                // Done when the engine thread applies its account state (after every answer
+                // the pass journaled); a pass that failed is done now.
+                if !ctx.reconcile(&why, orders, asked_after_client_id).await {
+                    ctx.reconciling.store(false, Ordering::Release);
+                }
+            }
             ExecMsg::Flush => ctx.inbox.send(Msg::Flushed),
         }
     }
@@ -1039,12 +1183,18 @@ fn account_stream(
                         PrivateConnectionEvent::NeedsReconcile { .. } => {
                             lock(&health).account_connected(true);
                             ctx.metrics.set_venue_connected(venue, true);
+                            // Also the first time: fills made while the stream was still
+                            // connecting are fetched now, not at the next periodic pass.
                             if !first {
                                 ctx.metrics.inc_venue_reconnect(venue);
-                                ctx.inbox.send(Msg::Reconcile {
-                                    why: "account stream reconnected".into(),
-                                });
                             }
+                            ctx.inbox.send(Msg::Reconcile {
+                                why: if first {
+                                    "account stream live".into()
+                                } else {
+                                    "account stream reconnected".into()
+                                },
+                            });
                             first = false;
                         }
                         PrivateConnectionEvent::Disconnected { .. } => {
@@ -1144,7 +1294,7 @@ async fn dead_man_switch(
         }
     }
     // Bybit's window cannot be disarmed over the API (it only acts on a disconnect).
-    if armed && ctx.venue != Venue::Bybit {
+    if armed && ctx.venue != Venue::Bybit && ctx.clean_stop.load(Ordering::Acquire) {
         for s in &targets {
             if let Err(e) = ctx.client.cancel_all_after(s, Duration::ZERO).await {
                 ctx.error("dead-man switch", format!("disarming: {e}"));

@@ -80,6 +80,47 @@ pub(crate) enum Msg {
     },
     /// Live: the executor has handled everything sent to it before the flush request.
     Flushed,
+    /// The failsafe tripped: its command (see `Failsafe`).
+    FailsafeTripped {
+        recv_ns: u64,
+        command: Command,
+    },
+    /// The failsafe cleared: entries resume unless something else halted them meanwhile.
+    FailsafeCleared {
+        recv_ns: u64,
+    },
+}
+
+/// What the engine thread remembers of a failsafe trip, so clearing it resumes entries only
+/// if the failsafe was the one to stop them: a kill switch, a daily-loss halt or a
+/// reconciliation's halt stays until an operator resumes.
+#[derive(Default)]
+pub(crate) struct Failsafe {
+    /// (the core was halted before the trip, halts seen once the trip was applied).
+    tripped: Option<(bool, u64)>,
+}
+
+impl Failsafe {
+    pub(crate) fn trip(&mut self, halted_before: bool, halts: u64) {
+        if self.tripped.is_none() {
+            self.tripped = Some((halted_before, halts));
+        }
+    }
+
+    /// Whether clearing journals `Resume`.
+    pub(crate) fn clear(&mut self, halts: u64, mode: &str) -> bool {
+        match self.tripped.take() {
+            Some((false, at)) if at == halts => true,
+            Some(_) => {
+                eprintln!(
+                    "{mode}: failsafe cleared, but entries stay halted: something else halted \
+                     them too (resume with SIGUSR2)"
+                );
+                false
+            }
+            None => false,
+        }
+    }
 }
 
 pub(crate) fn now_ns() -> u64 {
@@ -667,7 +708,7 @@ async fn watch_health(
                     detail: format!("{why}; {}", rt.failsafe.name()),
                 });
                 if let Some(command) = command_for(rt.failsafe) {
-                    inbox.send(Msg::Command {
+                    inbox.send(Msg::FailsafeTripped {
                         recv_ns: now_ns(),
                         command,
                     });
@@ -684,10 +725,7 @@ async fn watch_health(
                     what: "failsafe cleared".into(),
                     detail: "market data healthy again; entries resume".into(),
                 });
-                inbox.send(Msg::Command {
-                    recv_ns: now_ns(),
-                    command: Command::Resume,
-                });
+                inbox.send(Msg::FailsafeCleared { recv_ns: now_ns() });
             }
             _ => {}
         }
@@ -789,6 +827,7 @@ fn engine_thread(
     monitor: &mut Monitor,
 ) -> Result<String> {
     let mut candles_since_snapshot = 0u64;
+    let mut failsafe = Failsafe::default();
     loop {
         let Ok(msg) = rx.recv() else {
             return Err(anyhow!("every input source ended"));
@@ -819,6 +858,20 @@ fn engine_thread(
                 paper.input(recv_ns, Event::Command(command), &mut |s| {
                     monitor.step(s.seq, s.event, s.decisions)
                 })?;
+            }
+            Msg::FailsafeTripped { recv_ns, command } => {
+                let halted = paper.core().state().halted;
+                paper.input(recv_ns, Event::Command(command), &mut |s| {
+                    monitor.step(s.seq, s.event, s.decisions)
+                })?;
+                failsafe.trip(halted, monitor.halts);
+            }
+            Msg::FailsafeCleared { recv_ns } => {
+                if failsafe.clear(monitor.halts, "paper") {
+                    paper.input(recv_ns, Event::Command(Command::Resume), &mut |s| {
+                        monitor.step(s.seq, s.event, s.decisions)
+                    })?;
+                }
             }
             Msg::Timer { recv_ns, kind } => {
                 paper.input(recv_ns, Event::Timer(Timer { kind }), &mut |s| {
@@ -866,6 +919,8 @@ pub(crate) struct Monitor {
     /// Equity at the last daily report.
     day_start_equity: Option<f64>,
     trades_at_day_start: usize,
+    /// `Halted` decisions seen so far.
+    pub(crate) halts: u64,
     /// PostgreSQL sink of candles and fills (non-blocking).
     sink: Option<crate::pgsink::SessionSink>,
 }
@@ -888,6 +943,7 @@ impl Monitor {
             strategy: strategy.to_string(),
             day_start_equity: None,
             trades_at_day_start: 0,
+            halts: 0,
         }
     }
 
@@ -928,6 +984,7 @@ impl Monitor {
                     "reject"
                 }
                 Decision::Halted { detail } => {
+                    self.halts += 1;
                     self.alerter.send(Alert::Risk {
                         what: "halted".into(),
                         detail: detail.clone(),

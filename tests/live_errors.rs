@@ -308,11 +308,13 @@ fn assert_journal_agrees_with_exchange(venue: &LiveVenue, journal: &Path, dir: &
 
 #[test]
 fn garbage_and_lost_answers_to_placements_are_reconciled_and_no_order_is_placed_twice() {
-    const BARS: usize = 400;
+    // Long enough to trade on after the garbage answer: an order whose answer is unreadable
+    // holds its symbol's entries for about 11 s while keel waits to see if it lands.
+    const BARS: usize = 1200;
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("session");
     let rows = bundled_rows(BARS);
-    let venue = LiveVenue::binance_spot(&rows, Duration::from_millis(5), &journal);
+    let venue = LiveVenue::binance_spot(&rows, Duration::from_millis(10), &journal);
     // The first placements meet, in turn: a garbage answer (the venue never ran it), a
     // connection closed after the order ran, an answer cut off midway (it ran), a 500 (it did
     // not run). The ones after get normal answers.

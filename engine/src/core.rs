@@ -748,6 +748,9 @@ impl Core {
                 }
             }
             OrderRole::GridSell(k) => {
+                // The fill that paid for this sell may be the one that breaks the day's loss
+                // limit: decide that before re-arming the buy below, not after.
+                self.check_daily_loss(seq);
                 if let Some((reason, detail)) = self.entry_block() {
                     return self.reject(symbol, reason, detail);
                 }
@@ -889,6 +892,22 @@ impl Core {
                 if let Some((side, kind)) = rearm {
                     self.rearm(seq, symbol, side, kind, role);
                 }
+                // An exit that ends without closing the position (refused, expired) leaves it
+                // unprotected — its stop and target were cancelled for it: protect it again.
+                if role == OrderRole::Exit
+                    && !self.state.portfolio.position(&symbol).is_zero()
+                    && !self.state.orders.values().any(|o| {
+                        o.request.symbol == symbol
+                            && matches!(
+                                o.role,
+                                OrderRole::StopLoss | OrderRole::TakeProfit | OrderRole::Exit
+                            )
+                            && o.phase != OrderPhase::CancelRequested
+                    })
+                    && let Some(i) = self.index(&symbol)
+                {
+                    self.protect(seq, i);
+                }
                 // An entry that ends part-filled still leaves a position to protect.
                 if role == OrderRole::Entry
                     && filled > Fixed::ZERO
@@ -915,7 +934,11 @@ impl Core {
             .orders
             .keys()
             .copied()
-            .filter(|id| *id <= account.asked_after_client_id && !on_venue.contains(id))
+            .filter(|id| {
+                *id <= account.asked_after_client_id
+                    && !on_venue.contains(id)
+                    && !account.unsettled.contains(id)
+            })
             .collect();
         for client_id in lost {
             self.state.counters.reconcile_lost += 1;

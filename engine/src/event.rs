@@ -60,6 +60,9 @@ pub struct AccountState {
     /// net position, which must equal the core's.
     pub positions: Vec<VenuePosition>,
     pub spot: bool,
+    /// Orders the runtime could not settle this time (the venue did not answer about them, or
+    /// their placement answer was lost moments ago): not taken for lost.
+    pub unsettled: Vec<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]

@@ -40,6 +40,7 @@ fn account(h: &Harness, open: Vec<VenueOrder>, holding: &str, spot: bool) -> Eve
             qty: f(holding),
         }],
         spot,
+        unsettled: Vec::new(),
     })
 }
 
@@ -126,6 +127,24 @@ fn orders_decided_after_the_question_are_not_taken_for_lost() {
     h.input(5 * MIN, event);
     assert_eq!(h.core.state().counters.reconcile_lost, 0);
     assert!(placed(&decided(&h, from)).is_empty());
+}
+
+#[test]
+fn an_order_the_runtime_could_not_ask_about_is_not_taken_for_lost() {
+    let mut h = protected();
+    let ids: Vec<u64> = h.core.state().orders.keys().copied().collect();
+    let mut event = account(&h, Vec::new(), "50", true);
+    if let Event::AccountState(a) = &mut event {
+        a.unsettled = ids.clone();
+    }
+    let from = h.log.len();
+    h.input(5 * MIN, event);
+    assert_eq!(h.core.state().counters.reconcile_lost, 0);
+    assert!(decided(&h, from).is_empty());
+    assert_eq!(
+        h.core.state().orders.keys().copied().collect::<Vec<_>>(),
+        ids
+    );
 }
 
 #[test]
