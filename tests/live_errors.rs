@@ -598,3 +598,38 @@ fn when_the_account_stream_goes_away_the_failsafe_flattens_and_the_reconnect_rec
     assert_eq!(btc, Fixed::ZERO, "the journal still holds BTC");
     assert!(venue.rest.open_orders().is_empty());
 }
+
+#[test]
+fn venues_whose_orders_keel_cannot_yet_map_are_refused_before_anything_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("session");
+    let venue = LiveVenue::binance_spot(&bundled_rows(30), Duration::from_millis(20), &journal);
+    let base = live_config(&venue, &journal, free_port(), None, "");
+    let cases = [
+        (
+            base.replace("binance-spot", "kraken")
+                .replace("symbol = \"BTCUSDT\"", "symbol = \"BTC/USD\""),
+            [
+                ("KEEL_KRAKEN_API_KEY", "k"),
+                ("KEEL_KRAKEN_API_SECRET", "c2VjcmV0"),
+            ],
+            "does not trade on Kraken",
+        ),
+        (
+            base.replace("binance-spot", "okx")
+                .replace("symbol = \"BTCUSDT\"", "symbol = \"BTC-USDT-SWAP\""),
+            [("KEEL_OKX_API_KEY", "k"), ("KEEL_OKX_API_SECRET", "s")],
+            "does not trade OKX swaps",
+        ),
+    ];
+    for (i, (text, envs, needle)) in cases.into_iter().enumerate() {
+        let config = dir.path().join(format!("live-{i}.toml"));
+        std::fs::write(&config, text).unwrap();
+        let mut envs = envs.to_vec();
+        envs.push(("KEEL_OKX_PASSPHRASE", "p"));
+        let out = run(&config, &envs);
+        let err = assert_refused(&out, &config, &journal, needle);
+        assert!(err.contains(needle), "{needle}:\n{err}");
+    }
+    assert!(venue.rest.requests().is_empty(), "a request was sent");
+}
