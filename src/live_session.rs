@@ -1161,6 +1161,10 @@ fn account_stream(
 ) -> Result<private::PrivateHandle> {
     let mut cfg = PrivateConfig::new(rt.venue, credentials);
     cfg.base_url = rt.live.private_ws_url.clone();
+    if rt.venue == Venue::Bybit && rt.live.dead_man.is_some() {
+        // Bybit's disconnect-cancel-all acts only on connections subscribed to `dcp`.
+        cfg.bybit_dcp = Some(rt.bybit_category);
+    }
     // The failsafe covers an outage: the stream never gives up on its own.
     cfg.retry.max_retries = u32::MAX;
     cfg.retry.jitter_seed ^= u64::from(std::process::id());

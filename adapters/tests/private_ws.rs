@@ -743,3 +743,21 @@ async fn okx_needs_a_passphrase_and_usdm_a_token_source() {
     let usdm = PrivateConfig::new(Venue::BinanceUsdm, Credentials::new(KEY, SECRET));
     assert!(spawn(usdm).is_err());
 }
+
+/// Bybit acts on its disconnect-cancel-all window only for connections subscribed to the
+/// category's `dcp` topic (Bybit v5 docs, "Disconnection Protection"): asked for, the client
+/// subscribes it with the account topics.
+#[tokio::test]
+async fn bybit_subscribes_the_dcp_topic_when_asked() {
+    let venue = Venue::Bybit;
+    let mock = mock(venue);
+    let mut cfg = config(venue, &mock);
+    cfg.bybit_dcp = Some(keel_adapters::bybit::Category::Linear);
+    let mut run = Run::start(cfg);
+    run.live(&mock, 1).await;
+    let conns = mock.connections();
+    let mut expected = expected_topics(venue);
+    expected.push("dcp.future");
+    assert_eq!(conns[0].topics, expected);
+    assert!(mock.violations().is_empty(), "{:?}", mock.violations());
+}

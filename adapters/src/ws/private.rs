@@ -112,6 +112,10 @@ pub struct PrivateConfig {
     pub base_url: Option<String>,
     /// OKX `instType` of the `orders` and `positions` channels (`ANY`, `SPOT`, `SWAP`, ...).
     pub okx_inst_type: String,
+    /// Bybit: also subscribe the disconnection-protection topic of this category
+    /// (`dcp.spot`, `dcp.future`), which Bybit requires for its disconnect-cancel-all window
+    /// to act on this connection. `None`: not subscribed.
+    pub bybit_dcp: Option<crate::bybit::Category>,
     pub timing: Timing,
     /// From the handshake to the last subscription acknowledged.
     pub auth_timeout: Duration,
@@ -153,6 +157,7 @@ impl PrivateConfig {
             tokens: None,
             base_url: None,
             okx_inst_type: "ANY".into(),
+            bybit_dcp: None,
             timing,
             auth_timeout: Duration::from_secs(10),
             bybit_expires_in: Duration::from_secs(10),

@@ -155,12 +155,15 @@ fn bybit_plan(config: &PrivateConfig, now_ms: u64) -> Plan {
     let expires = now_ms.saturating_add(ahead);
     let signature = sign::bybit_ws_auth_signature(creds.secret(), expires);
     let expires = i64::try_from(expires).unwrap_or(i64::MAX);
-    let topics = [
+    let mut topics = vec![
         bybit::TOPIC_ORDER,
         bybit::TOPIC_EXECUTION,
         bybit::TOPIC_POSITION,
         bybit::TOPIC_WALLET,
     ];
+    if let Some(category) = config.bybit_dcp {
+        topics.push(bybit::dcp_topic(category));
+    }
     let url = on_base(bybit::ws_private_url(bybit::Network::Mainnet), config);
     Plan {
         shown_url: url.clone(),
