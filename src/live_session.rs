@@ -44,7 +44,7 @@ use keel_journal::{Durability, Options};
 use keel_replay::live::{Answer, LiveEngine};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 
-use crate::alerts::{self, Alert, Alerter, BotToken, TelegramConfig};
+use crate::alerts::{Alert, Alerter};
 use crate::config::{SessionSpec, load_session};
 use crate::metrics::Metrics;
 use crate::paper_session::{Inbox, Monitor, Msg, command_for, lock, now_ns, start_io};
@@ -118,32 +118,6 @@ pub fn run_cli(config: &Path, for_seconds: Option<u64>) -> Result<ExitCode> {
             .map_err(|e| anyhow!("{e}"))?;
         credentials = credentials.with_ed25519_pem(pem);
     }
-    let token = match &session.runtime.alerts {
-        Some(a) => Some(
-            BotToken::from_env(&a.token_env)
-                .map_err(|e| anyhow!("{}: [alerts] {e}", config.display()))?,
-        ),
-        None => None,
-    };
-    let sink = match &session.runtime.postgres {
-        Some(p) => {
-            let mut cfg = crate::pgsink::SessionSinkConfig::new(p.url.clone(), p.session.clone());
-            cfg.password = std::env::var(&p.password_env).ok();
-            cfg.candles_table = p.candles_table.clone();
-            cfg.fills_table = p.fills_table.clone();
-            cfg.validate()
-                .map_err(|e| anyhow!("{}: [postgres] {e}", config.display()))?;
-            Some(cfg)
-        }
-        None => None,
-    };
-    let listener = crate::metrics::bind(&session.runtime.metrics_listen.to_string())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .thread_name("keel-io")
-        .build()
-        .context("cannot start the I/O runtime")?;
     // Venues whose order path does not yet map onto the core's units and names are refused
     // rather than traded wrongly.
     if venue == Venue::Kraken {
@@ -167,6 +141,8 @@ pub fn run_cli(config: &Path, for_seconds: Option<u64>) -> Result<ExitCode> {
             config.display()
         );
     }
+    let prepared = crate::paper_session::prepare(config, &session)?;
+    let runtime = &prepared.runtime;
     // The venue must answer, know the symbols and accept the key before anything trades.
     let mut cfg = ClientConfig::new(venue).with_credentials(credentials.clone());
     if let Some(url) = &session.runtime.rest_url {
@@ -202,49 +178,34 @@ pub fn run_cli(config: &Path, for_seconds: Option<u64>) -> Result<ExitCode> {
         credentials,
         client,
         instruments,
-        token,
-        sink,
-        listener,
-        &runtime,
+        prepared,
         for_seconds,
     )
 }
 
-#[allow(clippy::too_many_arguments)]
 fn run(
     session: SessionSpec,
     credentials: keel_adapters::credentials::Credentials,
     client: Arc<RestClient>,
     instruments: BTreeMap<Symbol, Instrument>,
-    token: Option<BotToken>,
-    sink: Option<crate::pgsink::SessionSinkConfig>,
-    listener: std::net::TcpListener,
-    runtime: &tokio::runtime::Runtime,
+    prepared: crate::paper_session::Prepared,
     for_seconds: Option<u64>,
 ) -> Result<ExitCode> {
+    let crate::paper_session::Prepared {
+        token,
+        sink,
+        listener,
+        runtime,
+    } = prepared;
+    let runtime = &runtime;
     let SessionSpec { spec, runtime: rt } = session;
-    let metrics = Arc::new(Metrics::new());
-    let strategy = spec.core.strategy.name().to_string();
-    metrics.set_session_info("live", rt.venue.name(), &strategy);
-    let label = format!(
-        "keel live {} {}",
-        spec.symbols
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(","),
-        strategy
-    );
-    let (alerter, alert_task) = match (&rt.alerts, token) {
-        (Some(a), Some(token)) => {
-            let mut cfg = TelegramConfig::new(a.chat_id.clone(), token, label.clone());
-            cfg.base_url = a.base_url.clone();
-            cfg.min_interval = a.min_interval;
-            let (alerter, task) = alerts::spawn(cfg, runtime.handle());
-            (alerter, Some(task))
-        }
-        _ => (Alerter::disabled(), None),
-    };
+    let crate::paper_session::Observers {
+        metrics,
+        strategy,
+        label,
+        alerter,
+        alert_task,
+    } = crate::paper_session::observers("live", &spec, &rt, token, runtime);
     let start = SessionStart {
         mode: Mode::Live,
         config: spec.core.clone(),
@@ -385,17 +346,7 @@ fn run(
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), io.metrics).await;
     });
-    if let Some(task) = sink_task {
-        let stats = runtime.block_on(task.shutdown(Duration::from_secs(10)));
-        eprintln!(
-            "live: postgres: {} candles and {} fills written, {} dropped",
-            stats.candles_written, stats.fills_written, stats.dropped
-        );
-    }
-    alerter.send(Alert::Shutdown { text: stop_text });
-    if let Some(task) = alert_task {
-        runtime.block_on(task.shutdown(Duration::from_secs(5)));
-    }
+    crate::paper_session::finish("live", runtime, sink_task, &alerter, alert_task, stop_text);
     outcome.map(|_| ExitCode::SUCCESS)
 }
 

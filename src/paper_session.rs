@@ -181,10 +181,16 @@ impl Inbox {
     }
 }
 
-/// `keel paper --config FILE`.
-pub fn run_cli(config: &Path, for_seconds: Option<u64>) -> Result<ExitCode> {
-    let session = load_session(config)?;
-    // Everything that can be refused is refused before the journal is touched.
+/// What a paper or live session checks and builds before its journal is touched: anything
+/// that can be refused is refused here.
+pub(crate) struct Prepared {
+    pub(crate) token: Option<BotToken>,
+    pub(crate) sink: Option<crate::pgsink::SessionSinkConfig>,
+    pub(crate) listener: std::net::TcpListener,
+    pub(crate) runtime: tokio::runtime::Runtime,
+}
+
+pub(crate) fn prepare(config: &Path, session: &SessionSpec) -> Result<Prepared> {
     let token = match &session.runtime.alerts {
         Some(a) => Some(
             BotToken::from_env(&a.token_env)
@@ -211,23 +217,35 @@ pub fn run_cli(config: &Path, for_seconds: Option<u64>) -> Result<ExitCode> {
         .thread_name("keel-io")
         .build()
         .context("cannot start the I/O runtime")?;
-    run(session, token, sink, listener, &runtime, for_seconds)
+    Ok(Prepared {
+        token,
+        sink,
+        listener,
+        runtime,
+    })
 }
 
-fn run(
-    session: SessionSpec,
+/// A session's metrics and alerter, and the names they carry.
+pub(crate) struct Observers {
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) strategy: String,
+    pub(crate) label: String,
+    pub(crate) alerter: Alerter,
+    pub(crate) alert_task: Option<alerts::AlertTask>,
+}
+
+pub(crate) fn observers(
+    mode: &'static str,
+    spec: &keel_replay::backtest::BacktestSpec,
+    rt: &Runtime,
     token: Option<BotToken>,
-    sink: Option<crate::pgsink::SessionSinkConfig>,
-    listener: std::net::TcpListener,
     runtime: &tokio::runtime::Runtime,
-    for_seconds: Option<u64>,
-) -> Result<ExitCode> {
-    let SessionSpec { spec, runtime: rt } = session;
+) -> Observers {
     let metrics = Arc::new(Metrics::new());
     let strategy = spec.core.strategy.name().to_string();
-    metrics.set_session_info("paper", rt.venue.name(), &strategy);
+    metrics.set_session_info(mode, rt.venue.name(), &strategy);
     let label = format!(
-        "keel paper {} {}",
+        "keel {mode} {} {}",
         spec.symbols
             .iter()
             .map(|s| s.as_str())
@@ -245,6 +263,69 @@ fn run(
         }
         _ => (Alerter::disabled(), None),
     };
+    Observers {
+        metrics,
+        strategy,
+        label,
+        alerter,
+        alert_task,
+    }
+}
+
+/// The end of a session's life: the PostgreSQL sink flushed (and its figures printed), the
+/// stop alert delivered.
+pub(crate) fn finish(
+    mode: &str,
+    runtime: &tokio::runtime::Runtime,
+    sink_task: Option<crate::pgsink::SessionSinkTask>,
+    alerter: &Alerter,
+    alert_task: Option<alerts::AlertTask>,
+    stop_text: String,
+) {
+    if let Some(task) = sink_task {
+        let stats = runtime.block_on(task.shutdown(Duration::from_secs(10)));
+        eprintln!(
+            "{mode}: postgres: {} candles and {} fills written, {} dropped, {} rejected, {} errors{}",
+            stats.candles_written,
+            stats.fills_written,
+            stats.dropped,
+            stats.rejected,
+            stats.errors,
+            stats
+                .last_error
+                .map(|e| format!(" (last: {e})"))
+                .unwrap_or_default()
+        );
+    }
+    alerter.send(Alert::Shutdown { text: stop_text });
+    if let Some(task) = alert_task {
+        runtime.block_on(task.shutdown(Duration::from_secs(5)));
+    }
+}
+
+/// `keel paper --config FILE`.
+pub fn run_cli(config: &Path, for_seconds: Option<u64>) -> Result<ExitCode> {
+    let session = load_session(config)?;
+    let prepared = prepare(config, &session)?;
+    run(session, prepared, for_seconds)
+}
+
+fn run(session: SessionSpec, prepared: Prepared, for_seconds: Option<u64>) -> Result<ExitCode> {
+    let Prepared {
+        token,
+        sink,
+        listener,
+        runtime,
+    } = prepared;
+    let runtime = &runtime;
+    let SessionSpec { spec, runtime: rt } = session;
+    let Observers {
+        metrics,
+        strategy,
+        label,
+        alerter,
+        alert_task,
+    } = observers("paper", &spec, &rt, token, runtime);
 
     // Recovery first: the journal decides where the session stands before any data flows.
     let start = SessionStart {
@@ -333,25 +414,7 @@ fn run(
         }
         let _ = tokio::time::timeout(Duration::from_secs(3), io.metrics).await;
     });
-    if let Some(task) = sink_task {
-        let stats = runtime.block_on(task.shutdown(Duration::from_secs(10)));
-        eprintln!(
-            "paper: postgres: {} candles and {} fills written, {} dropped, {} rejected, {} errors{}",
-            stats.candles_written,
-            stats.fills_written,
-            stats.dropped,
-            stats.rejected,
-            stats.errors,
-            stats
-                .last_error
-                .map(|e| format!(" (last: {e})"))
-                .unwrap_or_default()
-        );
-    }
-    alerter.send(Alert::Shutdown { text: stop_text });
-    if let Some(task) = alert_task {
-        runtime.block_on(task.shutdown(Duration::from_secs(5)));
-    }
+    finish("paper", runtime, sink_task, &alerter, alert_task, stop_text);
     outcome.map(|_| ExitCode::SUCCESS)
 }
 

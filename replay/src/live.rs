@@ -57,22 +57,14 @@ impl LiveRecovery {
         if !self.resumed {
             return "new session".into();
         }
-        let mut s = format!(
-            "resumed a journal of {} records: core from {} + {} inputs replayed, replayed digest {}",
+        let mut s = crate::paper::describe_resumed(
             self.records,
-            self.snapshot_seq
-                .map_or("the journal's start".to_string(), |s| format!(
-                    "the snapshot at seq {s}"
-                )),
+            self.snapshot_seq,
             self.replayed_inputs,
-            keel_engine::core::hex(&self.replayed_digest)
+            &self.replayed_digest,
+            self.torn_tail.as_deref(),
+            &self.skipped_snapshots,
         );
-        if let Some(t) = &self.torn_tail {
-            s.push_str(&format!("; torn tail cut: {t}"));
-        }
-        for k in &self.skipped_snapshots {
-            s.push_str(&format!("; snapshot skipped: {k}"));
-        }
         if self.journaled_decisions > 0 {
             s.push_str(&format!(
                 "; {} decisions of the last input journaled",

@@ -92,22 +92,14 @@ impl Recovery {
         if !self.resumed {
             return "new session".into();
         }
-        let mut s = format!(
-            "resumed a journal of {} records: core from {} + {} inputs replayed, replayed digest {}",
+        let mut s = describe_resumed(
             self.records,
-            self.snapshot_seq
-                .map_or("the journal's start".to_string(), |s| format!(
-                    "the snapshot at seq {s}"
-                )),
+            self.snapshot_seq,
             self.replayed_inputs,
-            keel_engine::core::hex(&self.replayed_digest)
+            &self.replayed_digest,
+            self.torn_tail.as_deref(),
+            &self.skipped_snapshots,
         );
-        if let Some(t) = &self.torn_tail {
-            s.push_str(&format!("; torn tail cut: {t}"));
-        }
-        for k in &self.skipped_snapshots {
-            s.push_str(&format!("; snapshot skipped: {k}"));
-        }
         let repairs = [
             (
                 self.reapplied_answers,
@@ -142,6 +134,32 @@ impl Recovery {
         ));
         s
     }
+}
+
+/// How a resumed session's journal was read back (the first part of a recovery report).
+pub(crate) fn describe_resumed(
+    records: u64,
+    snapshot_seq: Option<u64>,
+    replayed_inputs: u64,
+    replayed_digest: &[u8; 32],
+    torn_tail: Option<&str>,
+    skipped_snapshots: &[String],
+) -> String {
+    let mut s = format!(
+        "resumed a journal of {records} records: core from {} + {replayed_inputs} inputs \
+         replayed, replayed digest {}",
+        snapshot_seq.map_or("the journal's start".to_string(), |s| format!(
+            "the snapshot at seq {s}"
+        )),
+        keel_engine::core::hex(replayed_digest)
+    );
+    if let Some(t) = torn_tail {
+        s.push_str(&format!("; torn tail cut: {t}"));
+    }
+    for k in skipped_snapshots {
+        s.push_str(&format!("; snapshot skipped: {k}"));
+    }
+    s
 }
 
 /// Snapshots a session keeps: the newest is what recovery starts from; older ones are a
