@@ -219,13 +219,7 @@ fn run(
         .with_context(|| format!("session journal {}", rt.journal.display()))?;
     let described = recovery.describe();
     eprintln!("live: journal {}: {described}", rt.journal.display());
-    let (sink, sink_task) = match sink {
-        Some(cfg) => {
-            let (sink, task) = crate::pgsink::spawn_session_sink(cfg, runtime.handle());
-            (Some(sink), Some(task))
-        }
-        None => (None, None),
-    };
+    let (sink, sink_task) = crate::paper_session::spawn_sink(sink, runtime);
     let mut monitor = Monitor::new(
         metrics.clone(),
         alerter.clone(),

@@ -272,6 +272,23 @@ pub(crate) fn observers(
     }
 }
 
+/// The PostgreSQL sink of a session, when it has one.
+pub(crate) fn spawn_sink(
+    sink: Option<crate::pgsink::SessionSinkConfig>,
+    runtime: &tokio::runtime::Runtime,
+) -> (
+    Option<crate::pgsink::SessionSink>,
+    Option<crate::pgsink::SessionSinkTask>,
+) {
+    match sink {
+        Some(cfg) => {
+            let (sink, task) = crate::pgsink::spawn_session_sink(cfg, runtime.handle());
+            (Some(sink), Some(task))
+        }
+        None => (None, None),
+    }
+}
+
 /// The end of a session's life: the PostgreSQL sink flushed (and its figures printed), the
 /// stop alert delivered.
 pub(crate) fn finish(
@@ -345,13 +362,7 @@ fn run(session: SessionSpec, prepared: Prepared, for_seconds: Option<u64>) -> Re
     alerter.send(Alert::Startup {
         text: format!("paper session started; {described}"),
     });
-    let (sink, sink_task) = match sink {
-        Some(cfg) => {
-            let (sink, task) = crate::pgsink::spawn_session_sink(cfg, runtime.handle());
-            (Some(sink), Some(task))
-        }
-        None => (None, None),
-    };
+    let (sink, sink_task) = spawn_sink(sink, runtime);
     let mut monitor = Monitor::new(
         metrics.clone(),
         alerter.clone(),

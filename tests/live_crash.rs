@@ -61,26 +61,6 @@ fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_default()
 }
 
-/// The BTC and USDT the journal's fills leave the account holding (10,000 USDT at the start).
-fn journal_balances(journal: &Path) -> (Fixed, Fixed) {
-    let (mut btc, mut usdt) = (Fixed::ZERO, Fixed::from_int(10_000));
-    for f in fills(journal) {
-        let notional = f.price.checked_mul(f.qty).unwrap();
-        match f.side {
-            Side::Buy => {
-                btc += f.qty;
-                usdt -= notional;
-            }
-            Side::Sell => {
-                btc -= f.qty;
-                usdt += notional;
-            }
-        }
-        usdt -= f.fee;
-    }
-    (btc, usdt)
-}
-
 /// (venue order id, trade id) of every execution on the exchange not yet journaled.
 fn unjournaled_executions(venue: &LiveVenue, journal: &Path) -> Vec<(u64, u64)> {
     let journaled: BTreeSet<(u64, u64)> = fills(journal)

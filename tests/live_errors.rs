@@ -19,7 +19,7 @@ use common::KEEL;
 use keel_adapters::mock::Fault;
 use keel_adapters::mock::ws::private::PrivateFault;
 use keel_engine::Fixed;
-use keel_engine::event::{Command as Cmd, Event, FEE_IN_BASE_CLIENT_ID, OrderStatus, Side};
+use keel_engine::event::{Command as Cmd, Event, FEE_IN_BASE_CLIENT_ID, OrderStatus};
 use keel_replay::codec::Decoded;
 use live::*;
 use paper::*;
@@ -274,21 +274,7 @@ fn assert_journal_agrees_with_exchange(venue: &LiveVenue, journal: &Path, dir: &
     assert_eq!(core_open, venue_open, "open orders: core vs exchange");
 
     // The coins.
-    let (mut btc, mut usdt) = (Fixed::ZERO, Fixed::from_int(10_000));
-    for f in fills(journal) {
-        let notional = f.price.checked_mul(f.qty).unwrap();
-        match f.side {
-            Side::Buy => {
-                btc += f.qty;
-                usdt -= notional;
-            }
-            Side::Sell => {
-                btc -= f.qty;
-                usdt += notional;
-            }
-        }
-        usdt -= f.fee;
-    }
+    let (btc, usdt) = journal_balances(journal);
     let b = venue.rest.balance("BTC");
     let u = venue.rest.balance("USDT");
     assert_eq!(

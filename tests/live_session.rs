@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::{KEEL, keel};
 use keel_engine::Fixed;
-use keel_engine::event::{Event, FEE_IN_BASE_CLIENT_ID, Side};
+use keel_engine::event::{Event, FEE_IN_BASE_CLIENT_ID};
 use live::*;
 use paper::*;
 
@@ -121,22 +121,7 @@ fn a_live_session_trades_on_the_venue_and_its_journal_agrees_with_the_exchange()
 
     // What the journal says the account holds is what the exchange holds: USDT to the unit,
     // BTC up to the unsellable dust (the flatten at stop sold everything else).
-    let all = fills(&journal);
-    let (mut btc, mut usdt) = (Fixed::ZERO, Fixed::from_int(10_000));
-    for f in &all {
-        let notional = f.price.checked_mul(f.qty).unwrap();
-        match f.side {
-            Side::Buy => {
-                btc += f.qty;
-                usdt -= notional;
-            }
-            Side::Sell => {
-                btc -= f.qty;
-                usdt += notional;
-            }
-        }
-        usdt -= f.fee;
-    }
+    let (btc, usdt) = journal_balances(&journal);
     let b = venue.rest.balance("BTC");
     let u = venue.rest.balance("USDT");
     // Each buy's fee in BTC leaves the wallet a remainder below one lot step (0.00001) that no

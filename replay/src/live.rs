@@ -27,7 +27,7 @@ use keel_journal::{Journal, Options, Reader};
 use crate::codec::{Decoded, decode};
 use crate::engine_loop::{EngineLoop, LoopError, LoopOptions};
 use crate::paper::{PaperError, SNAPSHOTS_KEPT};
-use crate::recover::{RecoverError, recover};
+use crate::recover::RecoverError;
 
 /// What start-up found and did. Every field is zero/empty for a new journal.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -142,34 +142,14 @@ impl LiveEngine {
             report.last_seq = live.core().state().last_seq;
             return Ok((live, report));
         }
+        let resumed = crate::paper::resume(dir, &start, opened.records)?;
         report.resumed = true;
-        report.records = opened.records;
-        let recovered = recover(dir)?;
-        report.snapshot_seq = recovered.snapshot_seq;
-        report.replayed_inputs = recovered.replayed_inputs;
-        report.skipped_snapshots = recovered
-            .skipped_snapshots
-            .iter()
-            .map(|(p, why)| format!("{}: {why}", p.display()))
-            .collect();
-        let journaled = &recovered.core.state().config;
-        if journaled.as_ref() != Some(&start.config) {
-            return Err(PaperError::ConfigChanged {
-                dir: dir.to_path_buf(),
-                what: crate::paper::config_difference(journaled.as_ref(), &start.config),
-            });
-        }
-        if recovered.core.state().mode != Some(keel_engine::event::Mode::Live) {
-            return Err(PaperError::Inconsistent {
-                dir: dir.to_path_buf(),
-                what: format!(
-                    "the journal holds a {:?} session, not a live one; give `keel live` a \
-                     journal directory of its own",
-                    recovered.core.state().mode
-                ),
-            });
-        }
-        report.replayed_digest = recovered.core.digest();
+        report.records = resumed.records;
+        report.snapshot_seq = resumed.snapshot_seq;
+        report.replayed_inputs = resumed.replayed_inputs;
+        report.skipped_snapshots = resumed.skipped_snapshots;
+        report.replayed_digest = resumed.replayed_digest;
+        let recovered = resumed.recovered;
         let (fills, fee_fills, last_candle_open) = scan(dir)?;
         report.fills = fills.len() as u64;
         report.last_candle_open = last_candle_open;

@@ -136,6 +136,55 @@ impl Recovery {
     }
 }
 
+/// A session journal read back: the core it rebuilds and how (see [`resume`]).
+pub(crate) struct Resumed {
+    pub(crate) recovered: crate::recover::Recovered,
+    pub(crate) records: u64,
+    pub(crate) snapshot_seq: Option<u64>,
+    pub(crate) replayed_inputs: u64,
+    pub(crate) skipped_snapshots: Vec<String>,
+    pub(crate) replayed_digest: [u8; 32],
+}
+
+/// Rebuilds the core of an existing session journal (newest valid snapshot + tail) and checks
+/// it started with `start`'s mode and core configuration — one journal, one session.
+pub(crate) fn resume(
+    dir: &Path,
+    start: &SessionStart,
+    records: u64,
+) -> Result<Resumed, PaperError> {
+    let recovered = recover(dir)?;
+    let state = recovered.core.state();
+    if state.config.as_ref() != Some(&start.config) {
+        return Err(PaperError::ConfigChanged {
+            dir: dir.to_path_buf(),
+            what: config_difference(state.config.as_ref(), &start.config),
+        });
+    }
+    if state.mode != Some(start.mode) {
+        return Err(PaperError::Inconsistent {
+            dir: dir.to_path_buf(),
+            what: format!(
+                "the journal holds a {:?} session, not a {:?} one; give this session a journal \
+                 directory of its own",
+                state.mode, start.mode
+            ),
+        });
+    }
+    Ok(Resumed {
+        records,
+        snapshot_seq: recovered.snapshot_seq,
+        replayed_inputs: recovered.replayed_inputs,
+        skipped_snapshots: recovered
+            .skipped_snapshots
+            .iter()
+            .map(|(p, why)| format!("{}: {why}", p.display()))
+            .collect(),
+        replayed_digest: recovered.core.digest(),
+        recovered,
+    })
+}
+
 /// How a resumed session's journal was read back (the first part of a recovery report).
 pub(crate) fn describe_resumed(
     records: u64,
@@ -259,24 +308,14 @@ impl PaperEngine {
             report.last_seq = paper.core().state().last_seq;
             return Ok((paper, report));
         }
+        let resumed = resume(dir, &start, opened.records)?;
         report.resumed = true;
-        report.records = opened.records;
-        let recovered = recover(dir)?;
-        report.snapshot_seq = recovered.snapshot_seq;
-        report.replayed_inputs = recovered.replayed_inputs;
-        report.skipped_snapshots = recovered
-            .skipped_snapshots
-            .iter()
-            .map(|(p, why)| format!("{}: {why}", p.display()))
-            .collect();
-        let journaled_start = &recovered.core.state().config;
-        if journaled_start.as_ref() != Some(&start.config) {
-            return Err(PaperError::ConfigChanged {
-                dir: dir.to_path_buf(),
-                what: config_difference(journaled_start.as_ref(), &start.config),
-            });
-        }
-        report.replayed_digest = recovered.core.digest();
+        report.records = resumed.records;
+        report.snapshot_seq = resumed.snapshot_seq;
+        report.replayed_inputs = resumed.replayed_inputs;
+        report.skipped_snapshots = resumed.skipped_snapshots;
+        report.replayed_digest = resumed.replayed_digest;
+        let recovered = resumed.recovered;
         let rebuilt = rebuild_venue(dir, sim)?;
         report.last_candle_open = rebuilt.last_candle_open.clone();
         report.reapplied_answers = rebuilt.reapplied;
@@ -422,7 +461,7 @@ impl PaperEngine {
     }
 }
 
-pub(crate) fn config_difference(
+fn config_difference(
     journaled: Option<&keel_engine::CoreConfig>,
     now: &keel_engine::CoreConfig,
 ) -> String {

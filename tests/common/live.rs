@@ -16,7 +16,7 @@ use keel_adapters::mock::{
 };
 use keel_adapters::model::Venue;
 use keel_engine::Fixed;
-use keel_engine::event::Event;
+use keel_engine::event::{Event, Side};
 use keel_journal::Reader;
 use keel_replay::codec::{Decoded, decode};
 
@@ -222,6 +222,26 @@ pub const LIVE_ENV: [(&str, &str); 2] = [
     ("KEEL_BINANCE_SPOT_API_KEY", MOCK_API_KEY),
     ("KEEL_BINANCE_SPOT_API_SECRET", MOCK_SECRET),
 ];
+
+/// The BTC and USDT the journal's fills leave the account holding (10,000 USDT at the start).
+pub fn journal_balances(journal: &Path) -> (Fixed, Fixed) {
+    let (mut btc, mut usdt) = (Fixed::ZERO, Fixed::from_int(10_000));
+    for f in crate::paper::fills(journal) {
+        let notional = f.price.checked_mul(f.qty).unwrap();
+        match f.side {
+            Side::Buy => {
+                btc += f.qty;
+                usdt -= notional;
+            }
+            Side::Sell => {
+                btc -= f.qty;
+                usdt += notional;
+            }
+        }
+        usdt -= f.fee;
+    }
+    (btc, usdt)
+}
 
 pub fn path(p: &Path) -> PathBuf {
     p.to_path_buf()
