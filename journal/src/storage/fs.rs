@@ -7,6 +7,7 @@ use memmap2::{Mmap, MmapMut};
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -100,6 +101,7 @@ impl Storage for FsStorage {
         if rc != 0 {
             return Err(io::Error::from_raw_os_error(rc));
         }
+        write_zeros(&file, size)?;
         map_rw(&file)
     }
 
@@ -144,4 +146,26 @@ impl Storage for FsStorage {
         }
         Ok(Box::new(file))
     }
+}
+
+/// Chunk of [`write_zeros`]: the size of a PMD-mapped huge page on x86-64 and arm64.
+const ZERO_CHUNK: usize = 2 << 20;
+
+/// Writes zeros over `[0, size)` of a new file with `write` calls of 2 MiB at 2 MiB offsets.
+///
+/// Filesystems with large folios (ext4, xfs) then cache the file in 2 MiB folios, which a
+/// reader's mapping maps a whole folio per fault (measured on ext4, Linux 6.18: touching 96 MB of
+/// a segment costs 0.28 ms this way, 2.9 ms when the same segment was fallocated and then
+/// faulted in page by page through the writer's mapping, whose pretouch alone took 265 ms per
+/// 256 MiB instead of 4 ms). The pages are dirtied either way (the writer's pretouch wrote
+/// them too), so write-back costs the same.
+fn write_zeros(file: &File, size: u64) -> io::Result<()> {
+    let zeros = vec![0u8; ZERO_CHUNK.min(size as usize)];
+    let mut off = 0u64;
+    while off < size {
+        let n = (size - off).min(ZERO_CHUNK as u64) as usize;
+        file.write_all_at(&zeros[..n], off)?;
+        off += n as u64;
+    }
+    Ok(())
 }
