@@ -2,7 +2,7 @@
 //! helpers every other module uses to read them: header encode/decode, frame validation, the
 //! CRC chain rule and segment file names. Nothing here does I/O.
 
-use crate::crc::Kernel;
+use crate::crc::{Hw, Kernel};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Why a segment header was refused.
@@ -217,6 +217,17 @@ impl SegView {
         unsafe { (*(self.base.add(off) as *const AtomicU64)).load(Ordering::Acquire) }
     }
 
+    /// [`SegView::word`] without the bounds check.
+    ///
+    /// # Safety
+    /// `off` is 8-aligned and `off + 8 <= self.len()`.
+    #[inline(always)]
+    pub(crate) unsafe fn word_unchecked(&self, off: usize) -> u64 {
+        debug_assert!(off.is_multiple_of(FRAME_ALIGN) && off + 8 <= self.len);
+        // SAFETY: caller; published with an atomic store, so loaded atomically (see `word`).
+        unsafe { (*(self.base.add(off) as *const AtomicU64)).load(Ordering::Acquire) }
+    }
+
     /// Bytes `[off..off+n)`. Callers only ask for published (immutable) ranges, or for ranges of a
     /// journal that no writer is appending to (recovery holds the lock).
     #[inline]
@@ -247,6 +258,19 @@ impl SegView {
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (off, ahead);
+    }
+
+    /// Prefetches the cache line at `off` (past the end is harmless: no architectural effect).
+    #[inline(always)]
+    pub(crate) fn prefetch_line(&self, off: usize) {
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+            // SAFETY: SSE is part of the x86-64 baseline; prefetch has no architectural effect.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(self.base.wrapping_add(off) as *const i8) };
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = off;
     }
 
     /// Pointer to byte `off` of the mapping, for payload slices of frames `check_frame` accepted.
@@ -317,6 +341,89 @@ impl SegView {
             kind: kw as u16,
             ver: (kw >> 16) as u16,
         })
+    }
+}
+
+/// Where a validation walk over a segment stands: the offset of the next frame, the stored CRC
+/// of the frame before it (or the segment header's `prev_chain`), and the seq it must carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Walk {
+    pub(crate) off: usize,
+    pub(crate) crc: u32,
+    pub(crate) seq: u64,
+}
+
+impl SegView {
+    /// Validates the next four frames from `w` at once when they are published and all of the
+    /// same length, with every check of [`SegView::check_frame`] and their CRCs computed side by
+    /// side ([`Hw::bodies4`]). All or nothing: true, with `w` moved past the four frames, if
+    /// all of them are valid; false, with `w` unchanged, otherwise (fewer than four published,
+    /// lengths differ, or any check fails). The caller then takes the next frame alone with
+    /// [`SegView::check_frame`], which gives the verdict and the error's details.
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(crate) fn check_four(&self, h: Hw, w: &mut Walk) -> bool {
+        let off = w.off;
+        let word0 = self.word(off);
+        let (crc0, len) = unpack_word(word0);
+        if len < FRAME_HEADER_LEN as u32 {
+            return false; // also a zero word
+        }
+        // In u64 so that rounding cannot overflow (see `check_frame`).
+        let flen = (u64::from(len) + 7) & !7;
+        if 4 * flen > (self.len - off) as u64 {
+            return false;
+        }
+        let flen = flen as usize;
+        // The fourth word is published last: once it is non-zero the other three are too
+        // (each frame is published after everything before it).
+        // SAFETY: the three words lie inside `[off, off + 4 * flen)`, in the mapping (checked
+        // above), 8-aligned.
+        let (word3, word1, word2) = unsafe {
+            (
+                self.word_unchecked(off + 3 * flen),
+                self.word_unchecked(off + flen),
+                self.word_unchecked(off + 2 * flen),
+            )
+        };
+        let (crc1, len1) = unpack_word(word1);
+        let (crc2, len2) = unpack_word(word2);
+        let (crc3, len3) = unpack_word(word3);
+        if (len1 != len) | (len2 != len) | (len3 != len) {
+            return false;
+        }
+        let p = self.base.wrapping_add(off);
+        // SAFETY: the four frames lie whole in the mapping (bounds checked above), are 8-aligned
+        // and published (their words were acquire-loaded), so their bytes no longer change.
+        let bodies = unsafe { h.bodies4(p, len, flen) };
+        let used = len as usize % 8;
+        let mut bad = 0u64;
+        for k in 0..4 {
+            // SAFETY: as above.
+            unsafe {
+                let f = p.add(k * flen);
+                let seq = u64::from_le((f.add(8) as *const u64).read());
+                let kw = u64::from_le((f.add(24) as *const u64).read());
+                bad |= (seq ^ (w.seq + k as u64)) | (kw >> 32);
+                if used != 0 {
+                    bad |= u64::from_le((f.add(flen - 8) as *const u64).read()) >> (8 * used);
+                }
+            }
+        }
+        let m0 = h.mix(w.crc, bodies[0]);
+        let m1 = h.mix(crc0, bodies[1]);
+        let m2 = h.mix(crc1, bodies[2]);
+        let m3 = h.mix(crc2, bodies[3]);
+        bad |= u64::from((m0 ^ crc0) | (m1 ^ crc1) | (m2 ^ crc2) | (m3 ^ crc3));
+        if bad != 0 {
+            return false;
+        }
+        *w = Walk {
+            off: off + 4 * flen,
+            crc: crc3,
+            seq: w.seq + 4,
+        };
+        true
     }
 }
 

@@ -390,3 +390,102 @@ fn intact_segment_of_another_format_version_is_not_called_corrupt() {
         assert!(err.to_string().contains("not damaged"), "{err}");
     }
 }
+
+/// The reader validates runs of same-length frames four at a time (CRCs interleaved) and
+/// everything else frame by frame. A change to any byte of such a run — length, CRC, seq,
+/// timestamp, kind, reserved field, payload or padding — must be refused at the frame holding
+/// that byte, after every record before it was returned intact.
+#[test]
+fn any_flipped_byte_in_a_run_of_same_length_frames_is_refused_at_its_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = 13u64;
+    {
+        let (mut j, _) = Journal::open(dir.path(), small_opts()).unwrap();
+        for i in 0..n {
+            // 37-byte payloads: frames of 69 bytes, 3 of them padding.
+            let payload: Vec<u8> = (0..37).map(|b| (b as u8) ^ (i as u8 * 11)).collect();
+            j.append(1_000 + i, 4, 1, &payload).unwrap();
+        }
+    }
+    let seg = segments(dir.path()).remove(0);
+    let name = seg.file_name().unwrap().to_owned();
+    let clean = std::fs::read(&seg).unwrap();
+    let fr = frames(&seg);
+    assert_eq!(fr.len(), n as usize, "one segment holds the run");
+    assert!(fr.iter().all(|&(_, len)| len == 69));
+    let end = fr.last().unwrap().0 + 72;
+    let mut cases = 0;
+    for (idx, &(start, _)) in fr.iter().enumerate() {
+        for at in start..start + 72 {
+            for bit in [0x01u8, 0x80] {
+                let mut bytes = clean.clone();
+                bytes[at] ^= bit;
+                let case = tempfile::tempdir().unwrap();
+                let path = case.path().join(&name);
+                std::fs::write(&path, &bytes).unwrap();
+                let mut r = Reader::open(case.path()).unwrap();
+                for want in 0..idx {
+                    let rec = r.next().unwrap().expect("records before the damage");
+                    assert_eq!(rec.seq, want as u64 + 1);
+                    assert_eq!(rec.payload.len(), 37);
+                }
+                let err = r
+                    .next()
+                    .expect_err(&format!("byte {at} (frame {idx}) bit {bit:#x} accepted"));
+                expect_corrupt(err, &path, start as u64);
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, 2 * 72 * n as usize);
+    assert!(clean[end..].iter().all(|&b| b == 0));
+}
+
+/// Rewrites every stored CRC of a segment's frames so that the chain is intact again: the
+/// frames then differ from a valid journal only by what the caller changed.
+fn rechain(bytes: &mut [u8], frames: &[(usize, usize)]) {
+    let mut prev = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
+    for &(off, len) in frames {
+        let crc = chain(prev, body_crc(&bytes[off..], len));
+        bytes[off..off + 4].copy_from_slice(&crc.to_le_bytes());
+        prev = crc;
+    }
+}
+
+/// A frame whose CRCs were forged to match but whose seq is out of order, or whose reserved
+/// field is not zero, is refused at that frame too — in a run of same-length frames, at each
+/// position of a group of four.
+#[test]
+fn forged_crcs_do_not_hide_a_wrong_seq_or_reserved_field_in_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let (mut j, _) = Journal::open(dir.path(), small_opts()).unwrap();
+        for i in 0..9u8 {
+            j.append(7, 2, 1, &[i; 40]).unwrap();
+        }
+    }
+    let seg = segments(dir.path()).remove(0);
+    let name = seg.file_name().unwrap().to_owned();
+    let clean = std::fs::read(&seg).unwrap();
+    let fr = frames(&seg);
+    assert_eq!(fr.len(), 9);
+    for (idx, &(off, _)) in fr.iter().enumerate() {
+        for (field, what) in [(8usize, "seq"), (28, "reserved")] {
+            let mut bytes = clean.clone();
+            bytes[off + field] ^= 0x02;
+            rechain(&mut bytes, &fr);
+            let case = tempfile::tempdir().unwrap();
+            let path = case.path().join(&name);
+            std::fs::write(&path, &bytes).unwrap();
+            let mut r = Reader::open(case.path()).unwrap();
+            for _ in 0..idx {
+                r.next().unwrap().expect("records before the forged one");
+            }
+            let err = r
+                .next()
+                .expect_err(&format!("forged {what} in frame {idx} accepted"));
+            let msg = expect_corrupt(err, &path, off as u64);
+            assert!(msg.contains(what), "{msg}");
+        }
+    }
+}
