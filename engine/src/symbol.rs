@@ -9,18 +9,7 @@ use core::fmt;
 /// Longest symbol accepted, in bytes.
 pub const SYMBOL_MAX_LEN: usize = 24;
 
-#[derive(
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    rkyv::Archive,
-    rkyv::Serialize,
-    rkyv::Deserialize,
-)]
+#[derive(Clone, Copy, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 #[rkyv(derive(Debug, PartialEq, Eq, PartialOrd, Ord))]
 pub struct Symbol {
     len: u8,
@@ -73,6 +62,77 @@ impl Symbol {
 }
 
 impl Symbol {
+    /// The bytes as three big-endian words: comparing them compares the bytes in order
+    /// (unused bytes are zero). The core compares symbols on every map lookup; this is the
+    /// order the derived `Ord` on `(len, bytes)` had, without a `memcmp` call.
+    #[inline]
+    fn words(&self) -> [u64; 3] {
+        let w = |i: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&self.bytes[8 * i..8 * i + 8]);
+            u64::from_be_bytes(b)
+        };
+        [w(0), w(1), w(2)]
+    }
+}
+
+impl Symbol {
+    /// Writes this symbol's rkyv archive (`ArchivedSymbol`) at the start of `out`, whose bytes
+    /// are zero (see [`crate::candle::Candle::write_archive`]).
+    pub(crate) fn write_archive(&self, out: &mut [u8]) {
+        out[core::mem::offset_of!(ArchivedSymbol, len)] = self.len;
+        let b = core::mem::offset_of!(ArchivedSymbol, bytes);
+        out[b..b + SYMBOL_MAX_LEN].copy_from_slice(&self.bytes);
+    }
+
+    /// Reads a symbol back from its rkyv archive at the start of `bytes` (every bit pattern is
+    /// an archive rkyv accepts, so this cannot fail; `as_str` stays total on any of them).
+    pub(crate) fn read_archive(bytes: &[u8]) -> Symbol {
+        let b = core::mem::offset_of!(ArchivedSymbol, bytes);
+        let mut out = [0u8; SYMBOL_MAX_LEN];
+        out.copy_from_slice(&bytes[b..b + SYMBOL_MAX_LEN]);
+        Symbol {
+            len: bytes[core::mem::offset_of!(ArchivedSymbol, len)],
+            bytes: out,
+        }
+    }
+}
+
+impl PartialEq for Symbol {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.words() == other.words()
+    }
+}
+
+impl Eq for Symbol {}
+
+impl core::hash::Hash for Symbol {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.len.hash(state);
+        self.bytes.hash(state);
+    }
+}
+
+impl Ord for Symbol {
+    /// Length first, then bytes: the order keel has always used (maps keyed by symbol iterate
+    /// in it, so it must not change).
+    #[inline]
+    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
+        self.len
+            .cmp(&other.len)
+            .then_with(|| self.words().cmp(&other.words()))
+    }
+}
+
+impl PartialOrd for Symbol {
+    #[inline]
+    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Symbol {
     /// The symbol as one path component: `/` and `:` (Kraken's `XBT/USD`, some option ids)
     /// become `%2F` and `%3A`, so a symbol never names a directory outside its parent.
     pub fn file_name(&self) -> String {
@@ -104,6 +164,37 @@ impl fmt::Debug for Symbol {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn order_and_equality_are_those_of_len_then_bytes() {
+        let names = [
+            "A",
+            "B",
+            "AB",
+            "BA",
+            "BTCUSDT",
+            "BTCUSDC",
+            "ETHUSDT",
+            "BTC-USDT-SWAP",
+            "XBT/USD",
+            "BTC-USD-241227-100000-C",
+            "BTC-USD-241227-100000-P",
+            "abcdefghijklmnopqrstuvwx",
+            "abcdefghijklmnopqrstuvwy",
+            "abcdefgh",
+            "abcdefgi",
+            "zzzzzzzz1",
+            "zzzzzzzz0",
+        ];
+        for a in names {
+            for b in names {
+                let (x, y) = (Symbol::new(a).unwrap(), Symbol::new(b).unwrap());
+                let want = (a.len(), a.as_bytes()).cmp(&(b.len(), b.as_bytes()));
+                assert_eq!(x.cmp(&y), want, "{a} vs {b}");
+                assert_eq!(x == y, a == b, "{a} vs {b}");
+            }
+        }
+    }
 
     #[test]
     fn round_trips_venue_symbols() {
