@@ -420,9 +420,17 @@ impl RecordKind {
         }
     }
 
-    /// Payload layout version written today.
+    /// Payload layout version written today. A shipped layout never changes; a new one gets
+    /// a new version and readers keep decoding the old ones.
+    ///
+    /// `candle` 2: the archived [`Candle`] alone (88 bytes), the layout of `stored_candle`;
+    /// version 1 archived the whole [`Event`] (232 bytes, the size of its largest variant),
+    /// as every other input kind still does. Candles are most of a session's records.
     pub fn version(self) -> u16 {
-        1
+        match self {
+            RecordKind::Candle => 2,
+            _ => 1,
+        }
     }
 
     pub fn is_input(self) -> bool {

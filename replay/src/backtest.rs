@@ -147,12 +147,16 @@ impl Io for BacktestIo {
             self.queue.push_back((stamp(candle.open_time_ns), e));
         }
         self.last_close_ns = candle.close_time_ns();
-        self.queue
-            .push_back((stamp(candle.close_time_ns()), Event::Candle(candle)));
         self.bars += 1;
         if self.bars.is_multiple_of(65_536) {
             (self.progress)(self.bars);
         }
+        let bar = (stamp(candle.close_time_ns()), Event::Candle(candle));
+        if self.queue.is_empty() {
+            // Most bars: nothing from the venue goes before the bar itself.
+            return Ok(Some(bar));
+        }
+        self.queue.push_back(bar);
         Ok(self.queue.pop_front())
     }
 

@@ -2,6 +2,7 @@
 //! and decoded with validation (a payload that passed the journal's CRC but does not match
 //! its kind's layout is an error, never undefined behaviour).
 
+use keel_engine::candle::ARCHIVED_CANDLE_LEN;
 use keel_engine::event::{Checkpoint, Decision, Event};
 use keel_engine::{Candle, RecordKind};
 use rkyv::rancor;
@@ -11,11 +12,12 @@ use rkyv::util::AlignedVec;
 pub enum DecodeError {
     #[error("record {seq}: unknown record kind {kind}")]
     UnknownKind { seq: u64, kind: u16 },
-    #[error("record {seq}: {kind} version {ver} is newer than this build understands (1)")]
+    #[error("record {seq}: {kind} version {ver} is not one this build understands (1 to {newest})")]
     UnknownVersion {
         seq: u64,
         kind: &'static str,
         ver: u16,
+        newest: u16,
     },
     #[error("record {seq}: {kind} payload does not decode: {reason}")]
     Payload {
@@ -78,8 +80,12 @@ impl Encoder {
         &self.buf
     }
 
+    /// An input event's payload, in the layout `RecordKind::version` names for its kind.
     pub fn event(&mut self, event: &Event) -> &[u8] {
-        self.encode(event)
+        match event {
+            Event::Candle(candle) => self.candle(candle),
+            _ => self.encode(event),
+        }
     }
 
     pub fn decision(&mut self, decision: &Decision) -> &[u8] {
@@ -90,8 +96,12 @@ impl Encoder {
         self.encode(checkpoint)
     }
 
+    /// A candle's archive (`Candle::write_archive`: rkyv's bytes, without its serializer).
     pub fn candle(&mut self, candle: &Candle) -> &[u8] {
-        self.encode(candle)
+        self.buf.clear();
+        self.buf.resize(ARCHIVED_CANDLE_LEN, 0);
+        candle.write_archive(&mut self.buf);
+        &self.buf
     }
 }
 
@@ -112,14 +122,28 @@ fn payload_err(seq: u64, kind: RecordKind, e: rancor::Error) -> DecodeError {
     }
 }
 
+/// A candle archive (`stored_candle`, `candle` version 2), read field by field: the archive is
+/// the whole payload (rkyv would find its root at the end of a longer one and decode its tail).
+fn candle(seq: u64, kind: RecordKind, payload: &[u8]) -> Result<Candle, DecodeError> {
+    Candle::read_archive(payload).ok_or_else(|| DecodeError::Payload {
+        seq,
+        kind: kind.name(),
+        reason: format!(
+            "{} bytes, a candle archive has {ARCHIVED_CANDLE_LEN}",
+            payload.len()
+        ),
+    })
+}
+
 /// Decodes one record's payload by its kind and version.
 pub fn decode(seq: u64, kind: u16, ver: u16, payload: &[u8]) -> Result<Decoded, DecodeError> {
     let k = RecordKind::from_u16(kind).ok_or(DecodeError::UnknownKind { seq, kind })?;
-    if ver != k.version() {
+    if ver == 0 || ver > k.version() {
         return Err(DecodeError::UnknownVersion {
             seq,
             kind: k.name(),
             ver,
+            newest: k.version(),
         });
     }
     // The journal hands out 8-byte aligned payloads, which is all these layouts need; a
@@ -142,9 +166,8 @@ pub fn decode(seq: u64, kind: u16, ver: u16, payload: &[u8]) -> Result<Decoded, 
             rkyv::from_bytes::<Checkpoint, rancor::Error>(bytes)
                 .map_err(|e| payload_err(seq, k, e))?,
         ),
-        RecordKind::StoredCandle => Decoded::StoredCandle(
-            rkyv::from_bytes::<Candle, rancor::Error>(bytes).map_err(|e| payload_err(seq, k, e))?,
-        ),
+        RecordKind::StoredCandle => Decoded::StoredCandle(candle(seq, k, bytes)?),
+        RecordKind::Candle if ver == 2 => Decoded::Input(Event::Candle(candle(seq, k, bytes)?)),
         _ => {
             let event = rkyv::from_bytes::<Event, rancor::Error>(bytes)
                 .map_err(|e| payload_err(seq, k, e))?;
@@ -183,10 +206,26 @@ mod tests {
         };
         let ev = Event::Candle(candle);
         let bytes = enc.event(&ev).to_vec();
+        assert_eq!(RecordKind::Candle.version(), 2);
         assert_eq!(
-            decode(1, RecordKind::Candle as u16, 1, &bytes).unwrap(),
-            Decoded::Input(ev)
+            bytes.len(),
+            std::mem::size_of::<keel_engine::candle::ArchivedCandle>(),
+            "a candle record holds the candle alone"
         );
+        assert_eq!(
+            decode(1, RecordKind::Candle as u16, 2, &bytes).unwrap(),
+            Decoded::Input(ev.clone())
+        );
+        // Journals written before version 2 archived the whole event; they still decode.
+        let legacy = rkyv::to_bytes::<rancor::Error>(&ev).unwrap();
+        assert!(legacy.len() > bytes.len());
+        assert_eq!(
+            decode(1, RecordKind::Candle as u16, 1, &legacy).unwrap(),
+            Decoded::Input(ev.clone())
+        );
+        // Neither layout is taken for the other.
+        assert!(decode(1, RecordKind::Candle as u16, 1, &bytes).is_err());
+        assert!(decode(1, RecordKind::Candle as u16, 2, &legacy).is_err());
         let d = Decision::Signal {
             symbol: sym,
             strategy: "s".into(),
@@ -211,7 +250,9 @@ mod tests {
         for len in [0usize, 1, 7, 8, 64, 200] {
             let junk: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
             for kind in RecordKind::ALL {
-                let _ = decode(9, kind as u16, 1, &junk);
+                for ver in 0..=3 {
+                    let _ = decode(9, kind as u16, ver, &junk);
+                }
             }
         }
         assert!(matches!(

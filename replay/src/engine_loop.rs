@@ -6,6 +6,7 @@
 //! is the journal's only writer, so the journal is the exact history of what the core saw
 //! and decided, in order.
 
+use keel_engine::candle::ARCHIVED_CANDLE_LEN;
 use keel_engine::event::{Checkpoint, Decision, Event, Input};
 use keel_engine::{Core, RecordKind};
 use keel_journal::{Journal, JournalError};
@@ -67,15 +68,38 @@ impl EngineLoop {
     /// Journals `event`, applies it, journals the decisions. Returns the input's sequence
     /// number and the decisions, which the caller dispatches.
     pub fn process(&mut self, ts_ns: u64, event: Event) -> Result<(u64, &[Decision]), LoopError> {
-        let kind = event.kind();
-        let seq = self.journal.append(
+        let mut input = Input {
+            seq: 0,
             ts_ns,
-            kind as u16,
-            kind.version(),
-            self.encoder.event(&event),
-        )?;
-        let input = Input { seq, ts_ns, event };
-        let decisions = self.core.apply(&input);
+            event,
+        };
+        let decisions = self.process_input(&mut input)?;
+        Ok((input.seq, decisions))
+    }
+
+    /// [`EngineLoop::process`] on an input the caller keeps (no copy of the event): journals
+    /// `input.event` at `input.ts_ns`, sets `input.seq` to its sequence number, applies it and
+    /// journals the decisions.
+    pub fn process_input(&mut self, input: &mut Input) -> Result<&[Decision], LoopError> {
+        let kind = input.event.kind();
+        let ts_ns = input.ts_ns;
+        input.seq = match &input.event {
+            // Most records: the candle's archive is written straight into the journal.
+            Event::Candle(c) => self.journal.append_with(
+                ts_ns,
+                kind as u16,
+                kind.version(),
+                ARCHIVED_CANDLE_LEN,
+                |out| c.write_archive(out),
+            )?,
+            event => self.journal.append(
+                ts_ns,
+                kind as u16,
+                kind.version(),
+                self.encoder.event(event),
+            )?,
+        };
+        let decisions = self.core.apply(input);
         let mut order_bearing = false;
         for d in decisions {
             order_bearing |= matches!(d, Decision::PlaceOrder(_) | Decision::CancelOrder { .. });
@@ -86,7 +110,7 @@ impl EngineLoop {
         if order_bearing && self.options.sync_before_dispatch {
             self.journal.sync()?;
         }
-        Ok((seq, decisions))
+        Ok(decisions)
     }
 
     /// Journals decisions the core made for its last input that a stopped process did not get
@@ -142,13 +166,16 @@ impl EngineLoop {
         mut observe: impl FnMut(&Event, &Core),
     ) -> Result<(), LoopError> {
         while let Some((ts_ns, event)) = io.next_event()? {
-            let observed = matches!(event, Event::Candle(_)).then(|| event.clone());
-            let (_, decisions) = self.process(ts_ns, event)?;
-            for d in decisions {
+            let mut input = Input {
+                seq: 0,
+                ts_ns,
+                event,
+            };
+            for d in self.process_input(&mut input)? {
                 io.dispatch(ts_ns, d)?;
             }
-            if let Some(e) = observed {
-                observe(&e, &self.core);
+            if matches!(input.event, Event::Candle(_)) {
+                observe(&input.event, &self.core);
             }
         }
         Ok(())
