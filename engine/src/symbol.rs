@@ -101,7 +101,7 @@ impl Symbol {
 impl PartialEq for Symbol {
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.len == other.len && self.words() == other.words()
+        self.len == other.len && self.bytes == other.bytes
     }
 }
 
