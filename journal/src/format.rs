@@ -212,9 +212,8 @@ impl SegView {
         if off >= self.len || self.len - off < 8 {
             return 0;
         }
-        // SAFETY: in bounds (checked above) and 8-aligned (base is page aligned, off is 8-aligned);
-        // the writer publishes this word with an atomic store, so we load it atomically.
-        unsafe { (*(self.base.add(off) as *const AtomicU64)).load(Ordering::Acquire) }
+        // SAFETY: in bounds (checked above) and 8-aligned (base is page aligned, off is 8-aligned).
+        unsafe { self.word_unchecked(off) }
     }
 
     /// [`SegView::word`] without the bounds check.
@@ -224,7 +223,8 @@ impl SegView {
     #[inline(always)]
     pub(crate) unsafe fn word_unchecked(&self, off: usize) -> u64 {
         debug_assert!(off.is_multiple_of(FRAME_ALIGN) && off + 8 <= self.len);
-        // SAFETY: caller; published with an atomic store, so loaded atomically (see `word`).
+        // SAFETY: caller; the writer publishes this word with an atomic store, so it is loaded
+        // atomically.
         unsafe { (*(self.base.add(off) as *const AtomicU64)).load(Ordering::Acquire) }
     }
 
@@ -244,20 +244,11 @@ impl SegView {
     /// miss the cache would serialise; prefetching keeps them hitting.
     #[inline(always)]
     pub(crate) fn prefetch(&self, off: usize, ahead: usize) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-            let p = self.base.wrapping_add(off).wrapping_add(ahead) as *const i8;
-            // Two lines: a frame is often longer than one line, and lines skipped here would
-            // miss the cache when their turn comes.
-            // SAFETY: SSE is part of the x86-64 baseline; prefetch has no architectural effect.
-            unsafe {
-                _mm_prefetch::<_MM_HINT_T0>(p);
-                _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(64));
-            };
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (off, ahead);
+        // Two lines: a frame is often longer than one line, and lines skipped here would miss
+        // the cache when their turn comes.
+        let at = off.wrapping_add(ahead);
+        self.prefetch_line(at);
+        self.prefetch_line(at.wrapping_add(64));
     }
 
     /// Prefetches the cache line at `off` (past the end is harmless: no architectural effect).

@@ -287,8 +287,11 @@ impl Reader {
         self.pos = 0;
         self.count = 0;
         let bad = match self.hw {
-            Some(h) => self.validate_batch_hw(h),
-            None => self.validate_batch(Sw),
+            #[cfg(target_arch = "x86_64")]
+            Some(h) => self.validate_batch(h, |v: &SegView, w: &mut Walk| v.check_four(h, w)),
+            #[cfg(not(target_arch = "x86_64"))]
+            Some(h) => self.validate_batch(h, |_: &SegView, _: &mut Walk| false),
+            None => self.validate_batch(Sw, |_: &SegView, _: &mut Walk| false),
         };
         if self.count > 0 {
             return Ok(true);
@@ -300,31 +303,53 @@ impl Reader {
     }
 
     /// The loop of [`Reader::validate_ahead`]: advances `valid_to`, `prev_crc` and `next_seq`
-    /// over valid frames; stops at a zero word, after `BATCH` bytes, or in front of a bad frame
-    /// (returned).
+    /// over valid frames, recording their offsets; stops at a zero word, after `BATCH` bytes,
+    /// or in front of a bad frame (returned). `four` takes four frames at once when it can
+    /// (all or nothing, see [`SegView::check_four`]); otherwise frames are taken one by one
+    /// with [`SegView::check_frame`], which also finds and describes a bad frame.
     #[inline(always)]
-    fn validate_batch<K: Kernel>(&mut self, k: K) -> Option<BadFrame> {
+    fn validate_batch<K: Kernel>(
+        &mut self,
+        k: K,
+        four: impl Fn(&SegView, &mut Walk) -> bool,
+    ) -> Option<BadFrame> {
         let view = self.view;
-        let mut off = self.valid_to;
-        let limit = off.saturating_add(BATCH);
-        let mut crc = self.prev_crc;
-        let mut seq = self.next_seq;
+        let mut w = Walk {
+            off: self.valid_to,
+            crc: self.prev_crc,
+            seq: self.next_seq,
+        };
+        let limit = w.off.saturating_add(BATCH);
+        // Next cache line to prefetch, each once: the frames' offsets come from loads of the
+        // previous frames, so the hardware prefetcher alone lags behind.
+        let mut pf = (w.off + PREFETCH_AHEAD - 1024) & !63;
         let mut bad = None;
         let mut n = 0;
-        while off < limit && n < MAX_BATCH_FRAMES {
-            view.prefetch(off, PREFETCH_AHEAD);
+        while w.off < limit && n <= MAX_BATCH_FRAMES - 4 {
+            while pf < w.off + PREFETCH_AHEAD {
+                view.prefetch_line(pf);
+                pf += 64;
+            }
+            let at = w.off;
+            if four(&view, &mut w) {
+                let flen = (w.off - at) / 4;
+                let o = &mut self.offs[n..n + 4];
+                o.copy_from_slice(&[at, at + flen, at + 2 * flen, at + 3 * flen]);
+                n += 4;
+                continue;
+            }
             // 0 past the end of the segment, and always 0 for the empty view.
-            let word = view.word(off);
+            let word = view.word(w.off);
             if word == 0 {
                 break;
             }
-            match view.check_frame(off, word, crc, seq, k) {
+            match view.check_frame(w.off, word, w.crc, w.seq, k) {
                 Ok(meta) => {
-                    self.offs[n] = off;
+                    self.offs[n] = w.off;
                     n += 1;
-                    crc = meta.crc;
-                    seq += 1;
-                    off += meta.frame_len();
+                    w.crc = meta.crc;
+                    w.seq += 1;
+                    w.off += meta.frame_len();
                 }
                 Err(b) => {
                     bad = Some(b);
@@ -333,70 +358,10 @@ impl Reader {
             }
         }
         self.count = n;
-        self.valid_to = off;
-        self.prev_crc = crc;
-        self.next_seq = seq;
+        self.valid_to = w.off;
+        self.prev_crc = w.crc;
+        self.next_seq = w.seq;
         bad
-    }
-
-    /// [`Reader::validate_batch`] for CPUs with hardware CRC32C: runs of same-length frames
-    /// are taken four at a time ([`SegView::check_four`]); anything else (the published tail,
-    /// a change of length, a bad frame) frame by frame with the same checks, so a bad frame is
-    /// found and described exactly as there.
-    #[inline(always)]
-    fn validate_batch_hw(&mut self, h: Hw) -> Option<BadFrame> {
-        #[cfg(not(target_arch = "x86_64"))]
-        return self.validate_batch(h);
-        #[cfg(target_arch = "x86_64")]
-        {
-            let view = self.view;
-            let mut w = Walk {
-                off: self.valid_to,
-                crc: self.prev_crc,
-                seq: self.next_seq,
-            };
-            let limit = w.off.saturating_add(BATCH);
-            // Next cache line to prefetch, each once.
-            let mut pf = (w.off + PREFETCH_AHEAD - 1024) & !63;
-            let mut bad = None;
-            let mut n = 0;
-            while w.off < limit && n <= MAX_BATCH_FRAMES - 4 {
-                while pf < w.off + PREFETCH_AHEAD {
-                    view.prefetch_line(pf);
-                    pf += 64;
-                }
-                let at = w.off;
-                if view.check_four(h, &mut w) {
-                    let flen = (w.off - at) / 4;
-                    let o = &mut self.offs[n..n + 4];
-                    o.copy_from_slice(&[at, at + flen, at + 2 * flen, at + 3 * flen]);
-                    n += 4;
-                    continue;
-                }
-                let word = view.word(w.off);
-                if word == 0 {
-                    break;
-                }
-                match view.check_frame(w.off, word, w.crc, w.seq, h) {
-                    Ok(meta) => {
-                        self.offs[n] = w.off;
-                        n += 1;
-                        w.crc = meta.crc;
-                        w.seq += 1;
-                        w.off += meta.frame_len();
-                    }
-                    Err(b) => {
-                        bad = Some(b);
-                        break;
-                    }
-                }
-            }
-            self.count = n;
-            self.valid_to = w.off;
-            self.prev_crc = w.crc;
-            self.next_seq = w.seq;
-            bad
-        }
     }
 
     #[cold]
