@@ -1,7 +1,10 @@
 //! The single writer. `append` frames a record straight into the mapped segment, chains its
 //! CRC32C and publishes it with one atomic store; no syscall, allocation or trait-object call on
 //! that path (the mapping's base pointer is fetched once per segment). Rolling to a new segment,
-//! syncing and recovery go through [`Storage`].
+//! syncing and recovery go through [`Storage`]. The next segment is created, zero-filled and
+//! faulted in by a background thread once the current one is half full, so a roll only writes
+//! a header and renames; with `sync_on_roll` off, a full segment's flush also runs on a
+//! background thread, and `sync` waits for it.
 //!
 //! Durability: `None` syncs only on [`Journal::sync`] and on segment rolls; `EveryRecord` msyncs
 //! after each append; `IntervalMs(n)` runs a flusher thread that msyncs the newly appended range
@@ -131,16 +134,22 @@ pub struct Journal {
     opts: Options,
     _lock: LockGuard,
     map: Arc<dyn MapMut>,
-    /// Cached `map.as_mut_ptr()` / `map.len()`: the append path never calls through the trait.
+    /// Cached `map.as_mut_ptr()`: the append path never calls through the trait.
     base: *mut u8,
+    /// Where the append path leaves its fast path: half the segment while the next segment
+    /// is not being prepared yet (crossing it starts the preparation), then `map.len()`.
     cap: usize,
+    /// The next segment, being created and pre-faulted by a background thread (see
+    /// [`Journal::make_room`]), so a roll does not stall appends for the zero fill.
+    next: Option<JoinHandle<std::io::Result<Arc<dyn MapMut>>>>,
     /// Offset of the next frame in the current segment; everything from here on is zero.
     off: usize,
     /// Bytes of the current segment known durable (from the start).
     synced: usize,
     /// Full segments not yet synced (only with `sync_on_roll` off): `sync` flushes them first,
     /// each from its first unsynced page to its end of data.
-    unsynced: Vec<(Arc<dyn MapMut>, usize, usize)>,
+    /// Each is already being flushed by a background thread when one could be started.
+    unsynced: Vec<Unsynced>,
     next_seq: u64,
     /// Stored CRC of the last record (the chain value).
     prev_crc: u32,
@@ -210,13 +219,15 @@ impl Journal {
                     rec.scan.next_seq,
                     rec.scan.last_crc,
                     &poison,
+                    None,
                 )?;
                 (map, SEGMENT_HEADER_LEN)
             }
         };
         let mut journal = Journal {
             base: map.as_mut_ptr(),
-            cap: map.len(),
+            cap: prepare_mark(map.len(), off),
+            next: None,
             map,
             storage,
             dir: dir.to_path_buf(),
@@ -353,9 +364,9 @@ impl Journal {
             return Err(self.too_large(payload_len));
         }
         let frame = round_up8(FRAME_HEADER_LEN + payload_len);
-        // `off <= cap` always.
+        // `off <= cap <= map.len()` always.
         if frame > self.cap - self.off {
-            self.roll(frame)?; // also proves frame (hence len) fits a u32
+            self.make_room(frame)?; // also proves frame (hence len) fits a u32
         }
         // SAFETY: off + frame <= cap, so this stays inside the mapping.
         Ok(unsafe { self.base.add(self.off) })
@@ -426,8 +437,8 @@ impl Journal {
             return Err(self.poisoned_error());
         }
         // Earlier segments first, in order, so a synced journal has no hole.
-        for (map, from, to) in std::mem::take(&mut self.unsynced) {
-            if let Err(e) = map.flush(from, to - from) {
+        for segment in std::mem::take(&mut self.unsynced) {
+            if let Err(e) = segment.finish() {
                 self.poison
                     .set(format!("msync of an earlier segment failed: {e}"));
                 return Err(self.poison.error());
@@ -480,15 +491,60 @@ impl Journal {
         crate::format::le_u64(b, 16)
     }
 
-    /// Starts a new segment for a frame of `frame` bytes that does not fit the current one.
+    /// The append path's slow path: a frame of `frame` bytes does not fit below `cap`. At the
+    /// first crossing of a segment's half-way mark, starts preparing the next segment in the
+    /// background (file creation, zero fill and page faults take milliseconds per segment;
+    /// kept off the thread that appends, a roll then only writes the header and renames).
+    /// Rolls when the frame does not fit the segment at all.
     #[cold]
     #[inline(never)]
+    fn make_room(&mut self, frame: usize) -> Result<(), JournalError> {
+        if self.cap < self.map.len() {
+            self.cap = self.map.len();
+            self.prepare_next();
+            if frame <= self.cap - self.off {
+                return Ok(());
+            }
+        }
+        self.roll(frame)
+    }
+
+    /// Starts creating the next segment under a temporary name on a background thread. If the
+    /// thread cannot be spawned, the roll creates the segment itself.
+    fn prepare_next(&mut self) {
+        if self.next.is_some() {
+            return;
+        }
+        let storage = self.storage.clone();
+        let tmp = self.dir.join(NEXT_SEGMENT_TMP);
+        let opts = self.opts;
+        self.next = std::thread::Builder::new()
+            .name("keel-journal-next".to_string())
+            .spawn(move || new_segment_file(storage.as_ref(), &tmp, &opts))
+            .ok();
+    }
+
+    /// The prepared next segment, if one was prepared and its preparation succeeded. A failed
+    /// preparation is forgotten (its file removed): the roll then creates the segment itself,
+    /// and reports that attempt's error if it fails too.
+    fn take_prepared(&mut self) -> Option<Arc<dyn MapMut>> {
+        let handle = self.next.take()?;
+        match handle.join() {
+            Ok(Ok(map)) => Some(map),
+            Ok(Err(_)) | Err(_) => {
+                let _ = self.storage.remove(&self.dir.join(NEXT_SEGMENT_TMP));
+                None
+            }
+        }
+    }
+
+    /// Starts a new segment for a frame of `frame` bytes that does not fit the current one.
     fn roll(&mut self, frame: usize) -> Result<(), JournalError> {
         let capacity = self.opts.segment_size as usize - SEGMENT_HEADER_LEN;
         if frame > capacity || frame > u32::MAX as usize || self.off == SEGMENT_HEADER_LEN {
             return Err(JournalError::RecordTooLarge {
                 frame_len: frame as u64,
-                capacity: capacity.max(self.cap - SEGMENT_HEADER_LEN) as u64,
+                capacity: capacity.max(self.map.len() - SEGMENT_HEADER_LEN) as u64,
             });
         }
         // Everything in this segment must be durable before the next one exists: recovery and
@@ -496,9 +552,19 @@ impl Journal {
         if self.opts.sync_on_roll {
             self.sync()?;
         } else if self.off > self.synced {
-            self.unsynced
-                .push((self.map.clone(), self.synced & !(PAGE - 1), self.off));
+            let (map, from, to) = (self.map.clone(), self.synced & !(PAGE - 1), self.off);
+            // Write-back of the full segment starts now on another thread (the kernel's share
+            // of a sync is most of its cost); `sync` waits for it.
+            let spare = map.clone();
+            let flushing = std::thread::Builder::new()
+                .name("keel-journal-sync".to_string())
+                .spawn(move || spare.flush(from, to - from));
+            self.unsynced.push(match flushing {
+                Ok(handle) => Unsynced::Flushing(handle),
+                Err(_) => Unsynced::Waiting(map, from, to),
+            });
         }
+        let prepared = self.take_prepared();
         let map = create_segment(
             self.storage.as_ref(),
             &self.dir,
@@ -506,6 +572,7 @@ impl Journal {
             self.next_seq,
             self.prev_crc,
             &self.poison,
+            prepared,
         )?;
         if let Some(f) = &self.flusher {
             let mut t = f.shared.target.lock().unwrap_or_else(|p| p.into_inner());
@@ -515,7 +582,7 @@ impl Journal {
                 .store(SEGMENT_HEADER_LEN, Ordering::Release);
         }
         self.base = map.as_mut_ptr();
-        self.cap = map.len();
+        self.cap = prepare_mark(map.len(), SEGMENT_HEADER_LEN);
         self.map = map;
         self.off = SEGMENT_HEADER_LEN;
         self.synced = SEGMENT_HEADER_LEN;
@@ -523,8 +590,37 @@ impl Journal {
     }
 }
 
+/// A full segment not yet known durable: `(mapping, from, to)` still to flush, or being
+/// flushed by a background thread.
+enum Unsynced {
+    Waiting(Arc<dyn MapMut>, usize, usize),
+    Flushing(JoinHandle<std::io::Result<()>>),
+}
+
+impl Unsynced {
+    /// Flushes the range, or waits for the background flush and returns its result.
+    fn finish(self) -> std::io::Result<()> {
+        match self {
+            Unsynced::Waiting(map, from, to) => map.flush(from, to - from),
+            Unsynced::Flushing(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("flush thread panicked"))),
+        }
+    }
+}
+
 impl Drop for Journal {
     fn drop(&mut self) {
+        // Background work ends before the journal does: flush results only matter to `sync`
+        // (dropping does not sync), and a prepared segment nobody will use is removed.
+        for segment in std::mem::take(&mut self.unsynced) {
+            if let Unsynced::Flushing(handle) = segment {
+                let _ = handle.join();
+            }
+        }
+        if self.take_prepared().is_some() {
+            let _ = self.storage.remove(&self.dir.join(NEXT_SEGMENT_TMP));
+        }
         if let Some(f) = &mut self.flusher {
             f.shared.stop.store(true, Ordering::Release);
             if let Some(t) = f.thread.take() {
@@ -555,8 +651,46 @@ fn check_options(opts: &Options) -> Result<(), JournalError> {
     Ok(())
 }
 
-/// Creates segment `base_seq` under a temporary name, writes and syncs its header, renames it
-/// into place and syncs the directory, so readers never see a half-made segment.
+/// The temporary name of a segment prepared ahead of its roll (see [`Journal::make_room`]);
+/// like every `*.seg.tmp`, recovery removes it if a process stops before using it.
+const NEXT_SEGMENT_TMP: &str = "next.seg.tmp";
+
+/// Where the append path of a segment of `len` bytes, written up to `off`, first leaves its
+/// fast path: half way, or at the end when that is already behind.
+fn prepare_mark(len: usize, off: usize) -> usize {
+    let half = (len / 2) & !7;
+    if off < half { half } else { len }
+}
+
+/// Creates a zero-filled segment file of `opts.segment_size` bytes at `tmp` (removing a stale
+/// one), maps it and, with `pretouch`, faults its pages in.
+fn new_segment_file(
+    storage: &dyn Storage,
+    tmp: &Path,
+    opts: &Options,
+) -> std::io::Result<Arc<dyn MapMut>> {
+    if storage.exists(tmp) {
+        storage.remove(tmp)?;
+    }
+    let map = match storage.create_segment(tmp, opts.segment_size) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = storage.remove(tmp); // best effort; recovery removes it otherwise
+            return Err(e);
+        }
+    };
+    if map.len() < SEGMENT_HEADER_LEN || map.len() as u64 != opts.segment_size {
+        return Err(std::io::Error::other("mapping has the wrong size"));
+    }
+    if opts.pretouch {
+        pretouch_new(map.as_ref());
+    }
+    Ok(map)
+}
+
+/// Creates segment `base_seq` under a temporary name (or takes `prepared`, already created at
+/// [`NEXT_SEGMENT_TMP`]), writes and syncs its header, renames it into place and syncs the
+/// directory, so readers never see a half-made segment.
 fn create_segment(
     storage: &dyn Storage,
     dir: &Path,
@@ -564,32 +698,19 @@ fn create_segment(
     base_seq: u64,
     prev_chain: u32,
     poison: &Poison,
+    prepared: Option<Arc<dyn MapMut>>,
 ) -> Result<Arc<dyn MapMut>, JournalError> {
     let name = segment_file_name(base_seq);
     let path = dir.join(&name);
-    let tmp = dir.join(format!("{}{TMP_EXT}", &name[..name.len() - 4]));
-    if storage.exists(&tmp) {
-        storage
-            .remove(&tmp)
-            .map_err(|e| JournalError::io(&tmp, "remove stale temporary segment", e))?;
-    }
-    let map = match storage.create_segment(&tmp, opts.segment_size) {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = storage.remove(&tmp); // best effort; recovery removes it otherwise
-            return Err(JournalError::io(&tmp, "create segment", e));
+    let (map, tmp) = match prepared {
+        Some(map) => (map, dir.join(NEXT_SEGMENT_TMP)),
+        None => {
+            let tmp = dir.join(format!("{}{TMP_EXT}", &name[..name.len() - 4]));
+            let map = new_segment_file(storage, &tmp, opts)
+                .map_err(|e| JournalError::io(&tmp, "create segment", e))?;
+            (map, tmp)
         }
     };
-    if map.len() < SEGMENT_HEADER_LEN || map.len() as u64 != opts.segment_size {
-        return Err(JournalError::io(
-            &tmp,
-            "create segment",
-            std::io::Error::other("mapping has the wrong size"),
-        ));
-    }
-    if opts.pretouch {
-        pretouch_new(map.as_ref());
-    }
     let header = SegmentHeader {
         schema_version: opts.schema_version,
         base_seq,
