@@ -188,9 +188,7 @@ impl Fixed {
     /// `self × rhs`, rounded half away from zero; `None` on overflow.
     pub fn checked_mul(self, rhs: Fixed) -> Option<Fixed> {
         let p = i128::from(self.0) * i128::from(rhs.0);
-        i64::try_from(div_round(p, i128::from(Self::SCALE)))
-            .ok()
-            .map(Fixed)
+        div_round_by(p, Self::SCALE as u32).map(Fixed)
     }
 
     /// `self ÷ rhs`, rounded half away from zero; `None` on overflow or division by zero.
@@ -207,7 +205,7 @@ impl Fixed {
     /// `self × bps / 10_000`, rounded half away from zero (fees, slippage).
     pub fn mul_bps(self, bps: i64) -> Option<Fixed> {
         let p = i128::from(self.0) * i128::from(bps);
-        i64::try_from(div_round(p, 10_000)).ok().map(Fixed)
+        div_round_by(p, 10_000).map(Fixed)
     }
 
     /// Largest multiple of `step` not above `self` (lot-size rounding); `self` if `step <= 0`.
@@ -241,6 +239,34 @@ fn parse_exponent(text: &str) -> Option<i64> {
         magnitude
     };
     Some(if neg { -magnitude } else { magnitude })
+}
+
+/// `i64::try_from(div_round(n, d)).ok()` for a constant divisor below 2³², without a 128-bit
+/// division (a library call costing more than the rest of a price × quantity): long division
+/// of |n| in 32-bit digits, each step a 64-bit division by a constant, which the compiler
+/// turns into a multiplication. Property-tested equal to `div_round` in this file's tests.
+#[inline(always)]
+fn div_round_by(n: i128, d: u32) -> Option<i64> {
+    let d = u64::from(d);
+    let a = n.unsigned_abs();
+    let (hi, lo) = ((a >> 64) as u64, a as u64);
+    if hi >= d {
+        return None; // |n| / d ≥ 2⁶⁴
+    }
+    // hi < d < 2³², so each partial dividend fits 64 bits and each digit 32.
+    let t1 = (hi << 32) | (lo >> 32);
+    let (q1, r1) = (t1 / d, t1 % d);
+    let t2 = (r1 << 32) | (lo & 0xffff_ffff);
+    let (q2, r2) = (t2 / d, t2 % d);
+    let mut q = (q1 << 32) | q2;
+    if 2 * r2 >= d {
+        q = q.checked_add(1)?; // half away from zero, on the magnitude
+    }
+    if n < 0 {
+        (q <= 1 << 63).then(|| (q as i64).wrapping_neg())
+    } else {
+        i64::try_from(q).ok()
+    }
 }
 
 /// Integer division rounding half away from zero.
@@ -317,6 +343,63 @@ impl core::str::FromStr for Fixed {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    fn reference(n: i128, d: u32) -> Option<i64> {
+        i64::try_from(div_round(n, i128::from(d))).ok()
+    }
+
+    /// Dividends spread over every magnitude, with the edges of the i64 result range and of
+    /// rounding (remainders of exactly half) over-represented.
+    fn dividend() -> impl Strategy<Value = i128> {
+        prop_oneof![
+            any::<i64>().prop_map(i128::from),
+            (any::<i64>(), any::<i64>()).prop_map(|(a, b)| i128::from(a) * i128::from(b)),
+            (any::<i64>(), -3i128..=3).prop_map(|(q, k)| i128::from(q) * 100_000_000 + k),
+            (any::<i64>(), -3i128..=3).prop_map(|(q, k)| i128::from(q) * 10_000 + k),
+            (-3i128..=3).prop_map(|k| i128::from(i64::MAX) * 100_000_000 + 50_000_000 + k),
+            (-3i128..=3).prop_map(|k| i128::from(i64::MIN) * 100_000_000 - 50_000_000 + k),
+            (-3i128..=3).prop_map(|k| i128::from(i64::MAX) * 10_000 + 5_000 + k),
+            (-3i128..=3).prop_map(|k| i128::from(i64::MIN) * 10_000 - 5_000 + k),
+            any::<i128>(),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(20_000))]
+        #[test]
+        fn constant_division_equals_the_128_bit_one(n in dividend()) {
+            for d in [Fixed::SCALE as u32, 10_000, 1, 7] {
+                prop_assert_eq!(div_round_by(n, d), reference(n, d), "{} / {}", n, d);
+            }
+        }
+    }
+
+    #[test]
+    fn constant_division_at_the_edges() {
+        let s = i128::from(Fixed::SCALE);
+        for n in [
+            0,
+            s / 2,
+            -s / 2,
+            s / 2 - 1,
+            i128::from(i64::MAX) * s,
+            i128::from(i64::MAX) * s + s / 2,
+            i128::from(i64::MAX) * s + s / 2 - 1,
+            i128::from(i64::MIN) * s,
+            i128::from(i64::MIN) * s - s / 2,
+            i128::from(i64::MIN) * s - s / 2 + 1,
+            i128::MAX,
+            i128::MIN,
+            i128::MIN + 1,
+        ] {
+            assert_eq!(
+                div_round_by(n, Fixed::SCALE as u32),
+                reference(n, Fixed::SCALE as u32),
+                "{n}"
+            );
+        }
+    }
 
     #[test]
     fn parses_venue_decimals_exactly() {
