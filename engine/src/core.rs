@@ -259,7 +259,12 @@ impl Core {
         // The day rolls before this candle's price counts: the day starts at the equity
         // marked at the previous close, which is the equity at midnight.
         self.roll_day(candle.open_time_ns);
-        self.state.marks.insert(candle.symbol, candle.close);
+        match self.state.marks.get_mut(&candle.symbol) {
+            Some(mark) => *mark = candle.close,
+            None => {
+                self.state.marks.insert(candle.symbol, candle.close);
+            }
+        }
         self.check_daily_loss(seq);
         match self.state.symbols[i].resampler.as_mut() {
             None => self.strategy_bar(seq, i, candle),
@@ -1186,6 +1191,11 @@ impl Core {
     /// Cash plus positions at their last known price.
     pub fn equity(&self) -> Fixed {
         self.state.portfolio.equity(&self.state.marks)
+    }
+
+    /// [`Core::equity`], and whether any position is open.
+    pub fn equity_and_exposure(&self) -> (Fixed, bool) {
+        self.state.portfolio.equity_and_exposure(&self.state.marks)
     }
 
     /// The state serialized as it goes into snapshots (rkyv, `STATE_VERSION`).

@@ -76,12 +76,22 @@ impl Portfolio {
 
     /// Cash plus every position marked at `mark(symbol)` (or its average price if unmarked).
     pub fn equity(&self, marks: &BTreeMap<Symbol, Fixed>) -> Fixed {
+        self.equity_and_exposure(marks).0
+    }
+
+    /// [`Portfolio::equity`], and whether any position is open, in one pass.
+    pub fn equity_and_exposure(&self, marks: &BTreeMap<Symbol, Fixed>) -> (Fixed, bool) {
         let mut equity = self.cash;
+        let mut exposed = false;
         for (symbol, p) in &self.positions {
+            if p.qty.is_zero() {
+                continue; // worth nothing at any mark
+            }
+            exposed = true;
             let mark = marks.get(symbol).copied().unwrap_or(p.avg_price);
             equity += p.qty.checked_mul(mark).unwrap_or(Fixed::MAX);
         }
-        equity
+        (equity, exposed)
     }
 
     /// A funding settlement: cash and the open trade's PnL move by `amount`.

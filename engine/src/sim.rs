@@ -361,6 +361,10 @@ impl SimVenue {
     /// by then. Fills are stamped with the candle's open time (close time for market orders
     /// that arrived inside it).
     pub fn on_candle(&mut self, candle: &Candle, out: &mut Vec<Event>) {
+        if self.working.is_empty() {
+            // Most candles: no order on the book, nothing to work or expire.
+            return self.liquidate(candle, out);
+        }
         let close_ns = candle.close_time_ns();
         // Cancels that arrived before the candle opened take the order away first.
         let mut i = 0;

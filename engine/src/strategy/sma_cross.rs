@@ -41,7 +41,11 @@ impl Sma {
         let i = self.next as usize;
         self.sum += i128::from(raw) - i128::from(self.window[i]);
         self.window[i] = raw;
-        self.next = ((i + 1) % self.window.len()) as u32;
+        self.next = if i + 1 == self.window.len() {
+            0
+        } else {
+            (i + 1) as u32
+        };
         if (self.filled as usize) < self.window.len() {
             self.filled += 1;
         }
