@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use keel_engine::event::{Decision, Event, Mode, RejectReason, SessionStart};
+use keel_engine::event::{Decision, Event, Input, Mode, RejectReason, SessionStart};
 use keel_engine::{Candle, Core, CoreConfig, Interval, SimConfig, SimVenue, Symbol};
 use keel_journal::{Durability, Journal, Options};
 
@@ -60,12 +60,15 @@ pub struct BacktestOutcome {
 /// Several candle series read as one, in a deterministic order: by open time, then by
 /// symbol name (so a run never depends on which file happened to be read first).
 struct Merged {
+    /// Sorted by symbol name, so among bars of equal open time the first cursor's goes first.
     cursors: Vec<CandleCursor>,
     heads: Vec<Option<Candle>>,
 }
 
 impl Merged {
-    fn new(mut cursors: Vec<CandleCursor>) -> Result<Merged, StoreError> {
+    fn new(mut cursors: Vec<(Symbol, CandleCursor)>) -> Result<Merged, StoreError> {
+        cursors.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        let mut cursors: Vec<CandleCursor> = cursors.into_iter().map(|(_, c)| c).collect();
         let heads = cursors
             .iter_mut()
             .map(|c| c.next_candle())
@@ -74,13 +77,20 @@ impl Merged {
     }
 
     fn next_candle(&mut self) -> Result<Option<Candle>, StoreError> {
+        if let [cursor] = &mut self.cursors[..] {
+            // One series: its own order.
+            return match self.heads[0].take() {
+                Some(c) => Ok(Some(c)),
+                None => cursor.next_candle(),
+            };
+        }
         let next = self
             .heads
             .iter()
             .enumerate()
-            .filter_map(|(i, h)| h.as_ref().map(|c| (c.open_time_ns, c.symbol.as_str(), i)))
+            .filter_map(|(i, h)| h.as_ref().map(|c| (c.open_time_ns, i)))
             .min()
-            .map(|(_, _, i)| i);
+            .map(|(_, i)| i);
         let Some(i) = next else {
             return Ok(None);
         };
@@ -89,8 +99,126 @@ impl Merged {
     }
 }
 
+/// Bars per batch handed from the reading thread to the engine thread.
+const FEED_BATCH: usize = 4096;
+
+/// The candle series, read, checked and decoded on a thread of their own (the store is a
+/// journal: every record's CRC and chain is verified on the way) and handed over in batches,
+/// so the engine thread only takes bars out of a buffer. Batches go back to the reader to be
+/// refilled: nothing is allocated per bar. The order of bars is the reader's, a single
+/// deterministic sequence.
+struct CandleFeed {
+    full: crossbeam_channel::Receiver<Result<Vec<Candle>, StoreError>>,
+    empty: crossbeam_channel::Sender<Vec<Candle>>,
+    /// The batch being taken from, and the next bar's index in it.
+    batch: Vec<Candle>,
+    at: usize,
+    done: bool,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl CandleFeed {
+    fn start(mut candles: Merged) -> Result<CandleFeed, BacktestError> {
+        let (full_tx, full) = crossbeam_channel::bounded(2);
+        let (empty, empty_rx) = crossbeam_channel::bounded::<Vec<Candle>>(4);
+        for _ in 0..3 {
+            let _ = empty.send(Vec::with_capacity(FEED_BATCH));
+        }
+        let thread = std::thread::Builder::new()
+            .name("keel-candle-feed".to_string())
+            .spawn(move || {
+                // Ends when the series ends, on an error, or when the engine side hangs up.
+                while let Ok(mut batch) = empty_rx.recv() {
+                    batch.clear();
+                    let mut failed = None;
+                    while batch.len() < FEED_BATCH {
+                        match candles.next_candle() {
+                            Ok(Some(c)) => batch.push(c),
+                            Ok(None) => break,
+                            Err(e) => {
+                                failed = Some(e);
+                                break;
+                            }
+                        }
+                    }
+                    let last = batch.len() < FEED_BATCH || failed.is_some();
+                    if !batch.is_empty() && full_tx.send(Ok(batch)).is_err() {
+                        return;
+                    }
+                    if let Some(e) = failed {
+                        let _ = full_tx.send(Err(e));
+                    }
+                    if last {
+                        return;
+                    }
+                }
+            })
+            .map_err(|e| {
+                BacktestError::Loop(LoopError::Source(format!(
+                    "cannot start the candle reader thread: {e}"
+                )))
+            })?;
+        Ok(CandleFeed {
+            full,
+            empty,
+            batch: Vec::new(),
+            at: 0,
+            done: false,
+            thread: Some(thread),
+        })
+    }
+
+    #[inline]
+    fn next_candle(&mut self) -> Result<Option<Candle>, StoreError> {
+        if let Some(&c) = self.batch.get(self.at) {
+            self.at += 1;
+            return Ok(Some(c));
+        }
+        self.refill()
+    }
+
+    #[cold]
+    fn refill(&mut self) -> Result<Option<Candle>, StoreError> {
+        if self.done {
+            return Ok(None);
+        }
+        // Hand the used buffer back (the reader refills it; the first one is a placeholder).
+        let used = std::mem::take(&mut self.batch);
+        if used.capacity() > 0 {
+            let _ = self.empty.send(used);
+        }
+        match self.full.recv() {
+            Ok(Ok(batch)) => {
+                self.batch = batch;
+                self.at = 1;
+                Ok(self.batch.first().copied())
+            }
+            Ok(Err(e)) => {
+                self.done = true;
+                Err(e)
+            }
+            // The reader finished: every bar was delivered.
+            Err(_) => {
+                self.done = true;
+                Ok(None)
+            }
+        }
+    }
+}
+
+impl Drop for CandleFeed {
+    fn drop(&mut self) {
+        // Unblock the reader (its sends fail once the receiver is gone), then wait for it.
+        let (_, dead) = crossbeam_channel::bounded(0);
+        self.full = dead;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 struct BacktestIo {
-    candles: Merged,
+    candles: CandleFeed,
     /// Funding rates still to settle, per symbol, next first.
     funding: Vec<(Symbol, VecDeque<(i64, keel_engine::Fixed)>)>,
     venue: SimVenue,
@@ -121,16 +249,18 @@ impl BacktestIo {
 }
 
 impl Io for BacktestIo {
-    fn next_event(&mut self) -> Result<Option<(u64, Event)>, LoopError> {
-        if let Some(next) = self.queue.pop_front() {
-            return Ok(Some(next));
+    fn next_event(&mut self, slot: &mut Input) -> Result<bool, LoopError> {
+        if let Some((ts_ns, event)) = self.queue.pop_front() {
+            slot.ts_ns = ts_ns;
+            slot.event = event;
+            return Ok(true);
         }
         let Some(candle) = self
             .candles
             .next_candle()
             .map_err(|e| LoopError::Source(e.to_string()))?
         else {
-            return Ok(None);
+            return Ok(false);
         };
         if let Some(start) = self.session_start.take() {
             // The session starts when its first bar opens.
@@ -143,21 +273,29 @@ impl Io for BacktestIo {
         self.settle_funding(&candle, candle.open_time_ns);
         self.venue.on_candle(&candle, &mut self.scratch);
         self.settle_funding(&candle, candle.close_time_ns() - 1);
-        for e in self.scratch.drain(..) {
-            self.queue.push_back((stamp(candle.open_time_ns), e));
+        if !self.scratch.is_empty() {
+            for e in self.scratch.drain(..) {
+                self.queue.push_back((stamp(candle.open_time_ns), e));
+            }
         }
         self.last_close_ns = candle.close_time_ns();
         self.bars += 1;
         if self.bars.is_multiple_of(65_536) {
             (self.progress)(self.bars);
         }
-        let bar = (stamp(candle.close_time_ns()), Event::Candle(candle));
+        let close = stamp(candle.close_time_ns());
         if self.queue.is_empty() {
             // Most bars: nothing from the venue goes before the bar itself.
-            return Ok(Some(bar));
+            slot.ts_ns = close;
+            slot.event = Event::Candle(candle);
+            return Ok(true);
         }
-        self.queue.push_back(bar);
-        Ok(self.queue.pop_front())
+        self.queue.push_back((close, Event::Candle(candle)));
+        if let Some((ts_ns, event)) = self.queue.pop_front() {
+            slot.ts_ns = ts_ns;
+            slot.event = event;
+        }
+        Ok(true)
     }
 
     fn dispatch(&mut self, ts_ns: u64, decision: &Decision) -> Result<(), LoopError> {
@@ -203,9 +341,10 @@ pub fn run(
         .iter()
         .map(|&symbol| {
             CandleCursor::open(&spec.store, symbol, spec.interval, spec.from_ns, spec.to_ns)
+                .map(|c| (symbol, c))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let candles = Merged::new(cursors)?;
+    let candles = CandleFeed::start(Merged::new(cursors)?)?;
     let options = Options {
         durability: Durability::None,
         segment_size: 16 << 20,
@@ -254,9 +393,8 @@ pub fn run(
     let mut curve = EquityCurve::default();
     engine.run(&mut io, |event, core| {
         if let Event::Candle(c) = event {
-            let positions = &core.state().portfolio.positions;
-            let exposed = positions.values().any(|p| !p.qty.is_zero());
-            curve.push(c.close_time_ns(), core.equity(), exposed);
+            let (equity, exposed) = core.equity_and_exposure();
+            curve.push(c.close_time_ns(), equity, exposed);
         }
     })?;
     let Some(first_open_ns) = io.first_open_ns else {

@@ -25,8 +25,10 @@ pub enum LoopError {
 
 /// Where inputs come from and where decisions go.
 pub trait Io {
-    /// The next event and its timestamp, or `None` when the session is over.
-    fn next_event(&mut self) -> Result<Option<(u64, Event)>, LoopError>;
+    /// Puts the next event and its timestamp into `slot` (`event` and `ts_ns`; the loop sets
+    /// `seq`) and returns true, or returns false when the session is over. One slot is reused
+    /// for every input, so an event is written once and never copied on its way to the core.
+    fn next_event(&mut self, slot: &mut Input) -> Result<bool, LoopError>;
     /// Execute one decision. `ts_ns` is the timestamp of the input that caused it. Called
     /// only after the decision is in the journal (and synced, for order-bearing decisions
     /// when `sync_before_dispatch` is on).
@@ -165,12 +167,13 @@ impl EngineLoop {
         io: &mut impl Io,
         mut observe: impl FnMut(&Event, &Core),
     ) -> Result<(), LoopError> {
-        while let Some((ts_ns, event)) = io.next_event()? {
-            let mut input = Input {
-                seq: 0,
-                ts_ns,
-                event,
-            };
+        let mut input = Input {
+            seq: 0,
+            ts_ns: 0,
+            event: Event::Command(keel_engine::event::Command::Halt),
+        };
+        while io.next_event(&mut input)? {
+            let ts_ns = input.ts_ns;
             for d in self.process_input(&mut input)? {
                 io.dispatch(ts_ns, d)?;
             }

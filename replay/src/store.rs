@@ -209,17 +209,14 @@ impl CandleCursor {
                 return Ok(None);
             };
             let seq = rec.seq;
-            let decoded = decode(seq, rec.kind, rec.ver, rec.payload).map_err(|source| {
-                StoreError::Decode {
-                    dir: self.dir.clone(),
-                    source,
-                }
-            })?;
-            let Decoded::StoredCandle(c) = decoded else {
-                return Err(StoreError::NotACandle {
-                    dir: self.dir.clone(),
-                    seq,
-                });
+            let k = RecordKind::StoredCandle;
+            // Nearly every record: a stored candle of today's layout, read in place.
+            let fast = (rec.kind == k as u16 && rec.ver == k.version())
+                .then(|| Candle::read_archive(rec.payload))
+                .flatten();
+            let c = match fast {
+                Some(c) => c,
+                None => decode_slow(&self.dir, seq, rec.kind, rec.ver, rec.payload)?,
             };
             if self.from_ns.is_some_and(|f| c.open_time_ns < f) {
                 continue;
@@ -229,5 +226,28 @@ impl CandleCursor {
             }
             return Ok(Some(c));
         }
+    }
+}
+
+/// Any record but a stored candle of today's layout: decoded in full, for its error if it is
+/// not a stored candle.
+#[cold]
+fn decode_slow(
+    dir: &Path,
+    seq: u64,
+    kind: u16,
+    ver: u16,
+    payload: &[u8],
+) -> Result<Candle, StoreError> {
+    let decoded = decode(seq, kind, ver, payload).map_err(|source| StoreError::Decode {
+        dir: dir.to_path_buf(),
+        source,
+    })?;
+    match decoded {
+        Decoded::StoredCandle(c) => Ok(c),
+        _ => Err(StoreError::NotACandle {
+            dir: dir.to_path_buf(),
+            seq,
+        }),
     }
 }
