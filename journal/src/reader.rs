@@ -26,6 +26,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record<'a> {
     pub seq: u64,
+    /// The record's stored CRC32C, the hash chain's value after it: it identifies the record's
+    /// contents and every record before it (another journal can refer to it by seq and CRC).
+    pub crc: u32,
     pub ts_ns: u64,
     pub kind: u16,
     pub ver: u16,
@@ -241,9 +244,9 @@ impl Reader {
                 // included) lies in the mapping at `off` and is published; its bytes never
                 // change, and the mapping lives in `self.seg` until the next `&mut self` call,
                 // which the returned lifetime forbids meanwhile. `p` is 8-aligned.
-                let (len, seq, ts_ns, kw) = unsafe {
+                let (word, seq, ts_ns, kw) = unsafe {
                     (
-                        u64::from_le((p as *const u64).read()) >> 32,
+                        u64::from_le((p as *const u64).read()),
                         frame_field(p, 8),
                         frame_field(p, 16),
                         frame_field(p, 24),
@@ -252,6 +255,7 @@ impl Reader {
                 if seq < self.start_seq {
                     continue;
                 }
+                let (len, crc) = (word >> 32, word as u32);
                 // SAFETY: as above; the payload is `[32, len)` of the frame.
                 let payload = unsafe {
                     std::slice::from_raw_parts(
@@ -261,6 +265,7 @@ impl Reader {
                 };
                 return Ok(Some(Record {
                     seq,
+                    crc,
                     ts_ns,
                     kind: kw as u16,
                     ver: (kw >> 16) as u16,
