@@ -740,6 +740,7 @@ fn resolve(
         interval,
         from_ns,
         to_ns,
+        embed_candles: false,
         core: CoreConfig {
             symbols,
             interval_ns: interval.ns,

@@ -42,6 +42,11 @@ enum Command {
         /// Output directory [default: runs/<config file stem>].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Copy every bar into the run journal, so it replays without the candle store
+        /// [default: the journal refers to the store's records, 48 bytes a bar instead of 120,
+        /// and `replay verify` reads them back from the store].
+        #[arg(long)]
+        embed_candles: bool,
     },
     /// Paper trading: live candles from a venue's WebSocket, orders filled by the simulated
     /// venue, everything journaled; resumes its journal after a stop or a crash. Stops on
@@ -190,6 +195,10 @@ enum ReplayCommand {
     Verify {
         /// A run journal directory (e.g. runs/sma_cross/journal).
         journal: PathBuf,
+        /// The candle store a backtest's bars are read from, when it is no longer where the
+        /// run found it (its journal refers to the store's records instead of copying them).
+        #[arg(long)]
+        store: Option<PathBuf>,
     },
     /// Re-run a session's window as a backtest from its journaled candles and list, order by
     /// order, where the simulated fills differ from the recorded ones (price, time,
@@ -279,7 +288,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Data {
             command: DataCommand::Push(args),
         } => keel::pgsink::run_cli(&args),
-        Command::Backtest { config, out } => run_backtest(&config, out),
+        Command::Backtest {
+            config,
+            out,
+            embed_candles,
+        } => run_backtest(&config, out, embed_candles),
         Command::Sweep { config, out, jobs } => run_sweep(&config, out, jobs),
         Command::Paper {
             config,
@@ -297,8 +310,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             out,
         } => write_indicators(&store, &symbol, &interval, &indicators, &out),
         Command::Replay {
-            command: ReplayCommand::Verify { journal },
-        } => replay_verify(&journal),
+            command: ReplayCommand::Verify { journal, store },
+        } => replay_verify(&journal, store.as_deref()),
         Command::Replay {
             command:
                 ReplayCommand::Diff {
@@ -491,7 +504,7 @@ fn check_replaceable(journal: &Path) -> Result<()> {
     Ok(())
 }
 
-fn run_backtest(config: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
+fn run_backtest(config: &Path, out: Option<PathBuf>, embed_candles: bool) -> Result<ExitCode> {
     let out = out.unwrap_or_else(|| {
         let stem = config
             .file_stem()
@@ -502,7 +515,8 @@ fn run_backtest(config: &Path, out: Option<PathBuf>) -> Result<ExitCode> {
     // The run is written beside the final place and moved there only when it succeeded, so
     // a failed run never destroys the previous one.
     let staging = out.join(format!("journal.new-{}", std::process::id()));
-    let spec = keel::config::load_backtest(config, staging.clone())?;
+    let mut spec = keel::config::load_backtest(config, staging.clone())?;
+    spec.embed_candles = embed_candles;
     check_replaceable(&journal)?;
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let show_progress = std::io::stderr().is_terminal();
@@ -577,14 +591,14 @@ fn replay_diff(journal: &Path, config: Option<&Path>, json: bool) -> Result<Exit
     })
 }
 
-fn replay_verify(dir: &Path) -> Result<ExitCode> {
+fn replay_verify(dir: &Path, store: Option<&Path>) -> Result<ExitCode> {
     if !dir.is_dir() {
         bail!(
             "{} is not a directory; pass a run journal such as runs/<name>/journal",
             dir.display()
         );
     }
-    let outcome = verify::verify(dir)?;
+    let outcome = verify::verify_with_store(dir, store)?;
     println!(
         "{}: {} inputs, {} decisions, {} checkpoints replayed",
         dir.display(),

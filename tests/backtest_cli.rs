@@ -141,10 +141,15 @@ fn same_backtest_twice_gives_identical_journals_and_verifies() {
     );
 
     let inspect = assert_ok(&keel(&["journal", "inspect", ja.to_str().unwrap()], dir));
-    assert!(
-        inspect.contains("candle") && inspect.contains("45031"),
-        "{inspect}"
-    );
+    // The bars are references to the store's records (the first names the store).
+    let count = |kind: &str| {
+        inspect.lines().find_map(|l| {
+            let mut words = l.split_whitespace();
+            (words.next() == Some(kind)).then(|| words.next().map(str::to_string))?
+        })
+    };
+    assert_eq!(count("first_candle_ref").as_deref(), Some("1"), "{inspect}");
+    assert_eq!(count("candle_ref").as_deref(), Some("45030"), "{inspect}");
     assert_ok(&keel(&["journal", "verify", ja.to_str().unwrap()], dir));
 }
 
@@ -877,4 +882,78 @@ max_exposure = 2.0
     // Funding every 8 h from 2021-11-18 00:00 while the bars run (to 2021-11-21 22:35).
     assert!(settled >= 10, "only {settled} settlements");
     assert!((r["funding"].as_f64().unwrap() - total.to_f64()).abs() < 1e-9);
+}
+
+/// A backtest's journal refers to the candle store's records: `replay verify` reads the bars
+/// back from the store the run used, from another copy of it with `--store`, and refuses a
+/// store that is missing or holds different records, saying which; `--embed-candles` makes
+/// a journal that needs no store.
+#[test]
+fn a_run_journal_reads_its_bars_from_the_store_it_names() {
+    let tmp = bundled_run("a");
+    let dir = tmp.path();
+    let journal = dir.join("a/journal");
+    let j = journal.to_str().unwrap();
+    let v = assert_ok(&keel(&["replay", "verify", j], dir));
+    assert!(v.contains("0 divergences"), "{v}");
+
+    // The store moved: refused with where it was looked for, then verified with --store.
+    std::fs::rename(dir.join("store"), dir.join("moved")).unwrap();
+    let o = keel(&["replay", "verify", j], dir);
+    assert_clean_failure(&o, 1, &["candle store", "BTCUSDT 1m", "--store"]);
+    let v = assert_ok(&keel(&["replay", "verify", j, "--store", "moved"], dir));
+    assert!(v.contains("0 divergences"), "{v}");
+
+    // A store re-imported without the first ten bars: its records are not the run's.
+    let csv = std::fs::read_to_string(Path::new(common::ROOT).join(common::BUNDLED_CSV)).unwrap();
+    let mut lines: Vec<&str> = csv.lines().collect();
+    lines.drain(1..11);
+    std::fs::write(dir.join("cut.csv"), lines.join("\n") + "\n").unwrap();
+    assert_ok(&keel(
+        &[
+            "data",
+            "import",
+            "--format",
+            "csv",
+            "cut.csv",
+            "--symbol",
+            "BTCUSDT",
+            "--interval",
+            "1m",
+            "--store",
+            "other",
+        ],
+        dir,
+    ));
+    let o = keel(&["replay", "verify", j, "--store", "other"], dir);
+    assert_clean_failure(&o, 1, &["not the store the run read", "CRC"]);
+
+    // Embedded bars: verifies with no store at all.
+    std::fs::rename(dir.join("moved"), dir.join("store")).unwrap();
+    assert_ok(&keel(
+        &[
+            "backtest",
+            "--config",
+            "sma.toml",
+            "--out",
+            "e",
+            "--embed-candles",
+        ],
+        dir,
+    ));
+    std::fs::remove_dir_all(dir.join("store")).unwrap();
+    let v = assert_ok(&keel(
+        &["replay", "verify", dir.join("e/journal").to_str().unwrap()],
+        dir,
+    ));
+    assert!(v.contains("0 divergences"), "{v}");
+    let inspect = assert_ok(&keel(
+        &[
+            "journal",
+            "inspect",
+            dir.join("e/journal").to_str().unwrap(),
+        ],
+        dir,
+    ));
+    assert!(!inspect.contains("candle_ref"), "{inspect}");
 }

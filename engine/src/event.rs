@@ -375,6 +375,13 @@ pub enum RecordKind {
     Command = 8,
     Funding = 9,
     AccountState = 10,
+    /// A candle input given by reference to a candle store's record (a backtest's bars): the
+    /// core sees the stored candle. See `keel_replay::codec::CandleRef`.
+    CandleRef = 11,
+    /// The first `candle_ref` of a run, with where every reference of the run points: the
+    /// candle store and its series (one record per bar either way, so sequence numbers, hence
+    /// client order ids, are those of a session that journals its candles).
+    FirstCandleRef = 12,
     Decision = 100,
     Checkpoint = 200,
     /// A bar in a candle store (not a session journal): payload is a bare `Candle`.
@@ -382,7 +389,7 @@ pub enum RecordKind {
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 13] = [
+    pub const ALL: [RecordKind; 15] = [
         RecordKind::SessionStart,
         RecordKind::Candle,
         RecordKind::Trade,
@@ -393,6 +400,8 @@ impl RecordKind {
         RecordKind::Command,
         RecordKind::Funding,
         RecordKind::AccountState,
+        RecordKind::CandleRef,
+        RecordKind::FirstCandleRef,
         RecordKind::Decision,
         RecordKind::Checkpoint,
         RecordKind::StoredCandle,
@@ -414,8 +423,11 @@ impl RecordKind {
             RecordKind::Command => "command",
             RecordKind::Funding => "funding",
             RecordKind::AccountState => "account_state",
+            RecordKind::CandleRef => "candle_ref",
+            RecordKind::FirstCandleRef => "first_candle_ref",
             RecordKind::Decision => "decision",
             RecordKind::Checkpoint => "checkpoint",
+
             RecordKind::StoredCandle => "stored_candle",
         }
     }

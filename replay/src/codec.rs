@@ -4,9 +4,79 @@
 
 use keel_engine::candle::ARCHIVED_CANDLE_LEN;
 use keel_engine::event::{Checkpoint, Decision, Event};
-use keel_engine::{Candle, RecordKind};
+use keel_engine::{Candle, RecordKind, Symbol};
 use rkyv::rancor;
 use rkyv::util::AlignedVec;
+
+/// A backtest's bar, journaled by reference: the candle store record it was read from
+/// (`store_seq` in series `series` of the run's [`CandleSource`]) and that record's stored
+/// CRC, which is the store's hash chain after it, so the reference names the bar's bytes and
+/// the whole series before it. A run journal holds one of these (48 bytes a frame) per bar
+/// instead of a copy of the candle (120 bytes), and `replay verify` reads the bar back from
+/// the store, refusing it if the store no longer holds exactly that record.
+///
+/// Payload (version 1): `store_seq` u64, `store_crc` u32, `series` u32, little-endian: the
+/// layout rkyv gives this struct (tested).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct CandleRef {
+    pub store_seq: u64,
+    pub store_crc: u32,
+    pub series: u32,
+}
+
+impl CandleRef {
+    pub const LEN: usize = 16;
+
+    /// Writes the payload into `out` (at least [`CandleRef::LEN`] bytes).
+    #[inline]
+    pub fn write(&self, out: &mut [u8]) {
+        out[..8].copy_from_slice(&self.store_seq.to_le_bytes());
+        out[8..12].copy_from_slice(&self.store_crc.to_le_bytes());
+        out[12..16].copy_from_slice(&self.series.to_le_bytes());
+    }
+
+    fn read(payload: &[u8]) -> Option<CandleRef> {
+        let b: &[u8; Self::LEN] = payload.try_into().ok()?;
+        let [
+            s0,
+            s1,
+            s2,
+            s3,
+            s4,
+            s5,
+            s6,
+            s7,
+            c0,
+            c1,
+            c2,
+            c3,
+            i0,
+            i1,
+            i2,
+            i3,
+        ] = *b;
+        Some(CandleRef {
+            store_seq: u64::from_le_bytes([s0, s1, s2, s3, s4, s5, s6, s7]),
+            store_crc: u32::from_le_bytes([c0, c1, c2, c3]),
+            series: u32::from_le_bytes([i0, i1, i2, i3]),
+        })
+    }
+}
+
+/// Where a run journal's [`CandleRef`]s point, journaled with the first of them (a
+/// `first_candle_ref` record: the 16-byte reference, then this archive): the candle store's
+/// directory as the run saw it (absolute) and its series, indexed by `CandleRef::series`.
+#[derive(Clone, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct CandleSource {
+    pub store: String,
+    pub series: Vec<StoreSeries>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
+pub struct StoreSeries {
+    pub symbol: Symbol,
+    pub interval_ns: i64,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
@@ -96,6 +166,17 @@ impl Encoder {
         self.encode(checkpoint)
     }
 
+    /// A `first_candle_ref` payload: `at`, then `source`'s archive (position-independent,
+    /// and 16 bytes in keeps its alignment).
+    pub fn first_candle_ref(&mut self, at: &CandleRef, source: &CandleSource) -> &[u8] {
+        let archive = self.encode(source).to_vec();
+        self.buf.clear();
+        self.buf.resize(CandleRef::LEN, 0);
+        at.write(&mut self.buf);
+        self.buf.extend_from_slice(&archive);
+        &self.buf
+    }
+
     /// A candle's archive (`Candle::write_archive`: rkyv's bytes, without its serializer).
     pub fn candle(&mut self, candle: &Candle) -> &[u8] {
         self.buf.clear();
@@ -112,6 +193,13 @@ pub enum Decoded {
     Decision(Decision),
     Checkpoint(Checkpoint),
     StoredCandle(Candle),
+    /// A candle input by reference; [`crate::resolve::RunReader`] turns it into the candle.
+    CandleRef(CandleRef),
+    /// The first of a run's references, with where they all point.
+    FirstCandleRef {
+        at: CandleRef,
+        source: CandleSource,
+    },
 }
 
 fn payload_err(seq: u64, kind: RecordKind, e: rancor::Error) -> DecodeError {
@@ -167,6 +255,31 @@ pub fn decode(seq: u64, kind: u16, ver: u16, payload: &[u8]) -> Result<Decoded, 
                 .map_err(|e| payload_err(seq, k, e))?,
         ),
         RecordKind::StoredCandle => Decoded::StoredCandle(candle(seq, k, bytes)?),
+        RecordKind::CandleRef => {
+            Decoded::CandleRef(CandleRef::read(bytes).ok_or_else(|| DecodeError::Payload {
+                seq,
+                kind: k.name(),
+                reason: format!(
+                    "{} bytes, a candle reference has {}",
+                    bytes.len(),
+                    CandleRef::LEN
+                ),
+            })?)
+        }
+        RecordKind::FirstCandleRef => {
+            let short = || DecodeError::Payload {
+                seq,
+                kind: k.name(),
+                reason: format!("{} bytes, shorter than a candle reference", bytes.len()),
+            };
+            let at = bytes
+                .get(..CandleRef::LEN)
+                .and_then(CandleRef::read)
+                .ok_or_else(short)?;
+            let source = rkyv::from_bytes::<CandleSource, rancor::Error>(&bytes[CandleRef::LEN..])
+                .map_err(|e| payload_err(seq, k, e))?;
+            Decoded::FirstCandleRef { at, source }
+        }
         RecordKind::Candle if ver == 2 => Decoded::Input(Event::Candle(candle(seq, k, bytes)?)),
         _ => {
             let event = rkyv::from_bytes::<Event, rancor::Error>(bytes)
@@ -243,6 +356,39 @@ mod tests {
             decode(3, RecordKind::Candle as u16, 1, &bytes),
             Err(DecodeError::WrongKind { .. })
         ));
+    }
+
+    #[test]
+    fn candle_refs_are_rkyv_archives_and_sources_round_trip() {
+        let r = CandleRef {
+            store_seq: 0x0102_0304_0506_0708,
+            store_crc: 0xdead_beef,
+            series: 3,
+        };
+        let mut mine = [0u8; CandleRef::LEN];
+        r.write(&mut mine);
+        let theirs = rkyv::to_bytes::<rancor::Error>(&r).unwrap();
+        assert_eq!(&theirs[..], &mine[..]);
+        assert_eq!(
+            decode(5, RecordKind::CandleRef as u16, 1, &mine).unwrap(),
+            Decoded::CandleRef(r)
+        );
+        assert!(decode(5, RecordKind::CandleRef as u16, 1, &mine[..15]).is_err());
+        let source = CandleSource {
+            store: "/data/store".into(),
+            series: vec![StoreSeries {
+                symbol: Symbol::new("BTCUSDT").unwrap(),
+                interval_ns: 60_000_000_000,
+            }],
+        };
+        let mut enc = Encoder::new();
+        let bytes = enc.first_candle_ref(&r, &source).to_vec();
+        assert_eq!(&bytes[..CandleRef::LEN], &mine[..]);
+        assert_eq!(
+            decode(1, RecordKind::FirstCandleRef as u16, 1, &bytes).unwrap(),
+            Decoded::FirstCandleRef { at: r, source }
+        );
+        assert!(decode(1, RecordKind::FirstCandleRef as u16, 1, &bytes[..10]).is_err());
     }
 
     #[test]

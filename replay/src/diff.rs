@@ -40,13 +40,14 @@ use keel_engine::event::{
     SessionStart, Side, TimerKind,
 };
 use keel_engine::{Core, Fixed, RecordKind, SimConfig, Symbol};
-use keel_journal::{JournalError, Options, Reader};
+use keel_journal::{JournalError, Options};
 use serde::{Serialize, Serializer};
 
-use crate::codec::{DecodeError, Decoded, decode};
+use crate::codec::{DecodeError, Decoded};
 use crate::engine_loop::LoopError;
 use crate::paper::{PaperEngine, PaperError};
 use crate::report::iso8601;
+use crate::resolve::{ResolveError, RunReader, RunRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiffError {
@@ -73,6 +74,8 @@ pub enum DiffError {
     },
     #[error("{dir}: the session journaled no candles, so there is no window to re-run")]
     NoCandles { dir: PathBuf },
+    #[error(transparent)]
+    Resolve(Box<ResolveError>),
     #[error(
         "scratch directory {dir} is not empty; give a new or empty directory for the re-run's \
          journal"
@@ -709,16 +712,21 @@ impl Ledger {
 /// Reads a session journal: its start, the re-run's feed, every order with its outcome, and
 /// the pnl of a fresh core fed the journal's inputs.
 fn read_session(dir: &Path) -> Result<Session, DiffError> {
-    let mut reader = Reader::open(dir)?;
+    let resolve_err = |e| match e {
+        ResolveError::Journal(e) => DiffError::Journal(e),
+        ResolveError::Decode { dir, source } => DiffError::Decode { dir, source },
+        e => DiffError::Resolve(Box::new(e)),
+    };
+    let mut reader = RunReader::open(dir, None).map_err(resolve_err)?;
     let mut acc = Accumulator::default();
     let mut start = None;
-    while let Some(rec) = reader.next()? {
-        let (seq, ts_ns) = (rec.seq, rec.ts_ns);
-        let decoded =
-            decode(seq, rec.kind, rec.ver, rec.payload).map_err(|source| DiffError::Decode {
-                dir: dir.to_path_buf(),
-                source,
-            })?;
+    while let Some(RunRecord {
+        seq,
+        ts_ns,
+        kind,
+        decoded,
+    }) = reader.next_record().map_err(resolve_err)?
+    {
         match (&decoded, &start) {
             (Decoded::StoredCandle(_), _) => {
                 return Err(DiffError::CandleStore {
@@ -730,7 +738,7 @@ fn read_session(dir: &Path) -> Result<Session, DiffError> {
                 return Err(DiffError::NoSessionStart {
                     dir: dir.to_path_buf(),
                     seq,
-                    found: RecordKind::from_u16(rec.kind).map_or("record", |k| k.name()),
+                    found: RecordKind::from_u16(kind).map_or("record", |k| k.name()),
                 });
             }
             _ => {}
@@ -778,7 +786,11 @@ impl Accumulator {
                 self.core.apply(&Input { seq, ts_ns, event });
             }
             Decoded::Decision(Decision::PlaceOrder(r)) => self.ledger.place(r, &mut self.keys),
-            Decoded::Decision(_) | Decoded::Checkpoint(_) | Decoded::StoredCandle(_) => {}
+            Decoded::Decision(_)
+            | Decoded::Checkpoint(_)
+            | Decoded::StoredCandle(_)
+            | Decoded::CandleRef(_)
+            | Decoded::FirstCandleRef { .. } => {}
         }
     }
 

@@ -11,7 +11,7 @@ use keel_engine::event::{Checkpoint, Decision, Event, Input};
 use keel_engine::{Core, RecordKind};
 use keel_journal::{Journal, JournalError};
 
-use crate::codec::Encoder;
+use crate::codec::{CandleRef, CandleSource, Encoder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoopError {
@@ -23,12 +23,23 @@ pub enum LoopError {
     Dispatch(String),
 }
 
+/// What [`Io::next_event`] put into its slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Nothing: the session is over.
+    End,
+    /// An input, journaled as it is.
+    Input,
+    /// A candle read from a candle store's record: journaled as this reference to it.
+    StoredCandle(CandleRef),
+}
+
 /// Where inputs come from and where decisions go.
 pub trait Io {
     /// Puts the next event and its timestamp into `slot` (`event` and `ts_ns`; the loop sets
-    /// `seq`) and returns true, or returns false when the session is over. One slot is reused
-    /// for every input, so an event is written once and never copied on its way to the core.
-    fn next_event(&mut self, slot: &mut Input) -> Result<bool, LoopError>;
+    /// `seq`), or says the session is over. One slot is reused for every input, so an event
+    /// is written once and never copied on its way to the core.
+    fn next_event(&mut self, slot: &mut Input) -> Result<Next, LoopError>;
     /// Execute one decision. `ts_ns` is the timestamp of the input that caused it. Called
     /// only after the decision is in the journal (and synced, for order-bearing decisions
     /// when `sync_before_dispatch` is on).
@@ -47,6 +58,8 @@ pub struct EngineLoop {
     core: Core,
     encoder: Encoder,
     options: LoopOptions,
+    /// Where the candles journaled by reference live, written with the first reference.
+    candle_source: Option<CandleSource>,
 }
 
 impl EngineLoop {
@@ -56,7 +69,14 @@ impl EngineLoop {
             core,
             encoder: Encoder::new(),
             options,
+            candle_source: None,
         }
+    }
+
+    /// Names the candle store that stored candles (see [`EngineLoop::process_input_at`]) come
+    /// from; journaled with the first of them.
+    pub fn set_candle_source(&mut self, source: CandleSource) {
+        self.candle_source = Some(source);
     }
 
     pub fn core(&self) -> &Core {
@@ -83,18 +103,45 @@ impl EngineLoop {
     /// `input.event` at `input.ts_ns`, sets `input.seq` to its sequence number, applies it and
     /// journals the decisions.
     pub fn process_input(&mut self, input: &mut Input) -> Result<&[Decision], LoopError> {
+        self.process_input_at(input, None)
+    }
+
+    /// [`EngineLoop::process_input`]; a candle read from a candle store (`stored`) is
+    /// journaled as a reference to that store record instead of a copy.
+    pub fn process_input_at(
+        &mut self,
+        input: &mut Input,
+        stored: Option<CandleRef>,
+    ) -> Result<&[Decision], LoopError> {
         let kind = input.event.kind();
         let ts_ns = input.ts_ns;
-        input.seq = match &input.event {
-            // Most records: the candle's archive is written straight into the journal.
-            Event::Candle(c) => self.journal.append_with(
+        input.seq = match (&input.event, stored) {
+            (Event::Candle(_), Some(r)) => match self.candle_source.take() {
+                None => {
+                    let k = RecordKind::CandleRef;
+                    self.journal.append_with(
+                        ts_ns,
+                        k as u16,
+                        k.version(),
+                        CandleRef::LEN,
+                        |out| r.write(out),
+                    )?
+                }
+                Some(source) => {
+                    let k = RecordKind::FirstCandleRef;
+                    let payload = self.encoder.first_candle_ref(&r, &source);
+                    self.journal.append(ts_ns, k as u16, k.version(), payload)?
+                }
+            },
+            // The candle's archive is written straight into the journal.
+            (Event::Candle(c), None) => self.journal.append_with(
                 ts_ns,
                 kind as u16,
                 kind.version(),
                 ARCHIVED_CANDLE_LEN,
                 |out| c.write_archive(out),
             )?,
-            event => self.journal.append(
+            (event, _) => self.journal.append(
                 ts_ns,
                 kind as u16,
                 kind.version(),
@@ -172,9 +219,14 @@ impl EngineLoop {
             ts_ns: 0,
             event: Event::Command(keel_engine::event::Command::Halt),
         };
-        while io.next_event(&mut input)? {
+        loop {
+            let stored = match io.next_event(&mut input)? {
+                Next::End => break,
+                Next::Input => None,
+                Next::StoredCandle(r) => Some(r),
+            };
             let ts_ns = input.ts_ns;
-            for d in self.process_input(&mut input)? {
+            for d in self.process_input_at(&mut input, stored)? {
                 io.dispatch(ts_ns, d)?;
             }
             if matches!(input.event, Event::Candle(_)) {

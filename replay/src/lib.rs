@@ -10,6 +10,7 @@ pub mod live;
 pub mod paper;
 pub mod recover;
 pub mod report;
+pub mod resolve;
 pub mod store;
 pub mod synthetic;
 pub mod verify;

@@ -539,6 +539,9 @@ impl Stream {
                 source,
             }
         })?;
+        if let Decoded::CandleRef(_) | Decoded::FirstCandleRef { .. } = decoded {
+            return Err(crate::recover::backtest_journal(dir, rec.seq).into());
+        }
         Ok(Some(Rec {
             seq: rec.seq,
             ts_ns: rec.ts_ns,
@@ -677,7 +680,10 @@ fn rebuild_venue(dir: &Path, sim: SimConfig) -> Result<RebuiltVenue, PaperError>
                     expected.insert(k, (at, e));
                 }
             }
-            Decoded::Checkpoint(_) | Decoded::StoredCandle(_) => {}
+            Decoded::Checkpoint(_)
+            | Decoded::StoredCandle(_)
+            | Decoded::CandleRef(_)
+            | Decoded::FirstCandleRef { .. } => {}
         }
     }
     Ok(RebuiltVenue {

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use keel_engine::Core;
 use keel_engine::core::STATE_VERSION;
 use keel_engine::event::Input;
-use keel_journal::{JournalError, Reader, load_newest_valid, write_snapshot};
+use keel_journal::{JournalError, load_newest_valid, write_snapshot};
 
-use crate::codec::{DecodeError, Decoded, decode};
+use crate::codec::{DecodeError, Decoded};
+use crate::resolve::{ResolveError, RunReader, RunRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecoverError {
@@ -20,6 +21,31 @@ pub enum RecoverError {
     Journal(#[from] JournalError),
     #[error("{dir}: {source}")]
     Decode { dir: PathBuf, source: DecodeError },
+    #[error(transparent)]
+    Resolve(Box<ResolveError>),
+}
+
+impl From<ResolveError> for RecoverError {
+    fn from(e: ResolveError) -> RecoverError {
+        match e {
+            ResolveError::Journal(e) => RecoverError::Journal(e),
+            ResolveError::Decode { dir, source } => RecoverError::Decode { dir, source },
+            e => RecoverError::Resolve(Box::new(e)),
+        }
+    }
+}
+
+/// A backtest's run journal (its bars are references into a candle store): not a session a
+/// paper or live process can resume.
+pub(crate) fn backtest_journal(dir: &Path, seq: u64) -> RecoverError {
+    RecoverError::Decode {
+        dir: dir.to_path_buf(),
+        source: DecodeError::WrongKind {
+            seq,
+            expected: "a record of a paper or live session (this is a backtest's run journal)",
+            found: "candle_ref",
+        },
+    }
 }
 
 pub struct Recovered {
@@ -60,27 +86,22 @@ pub fn recover(dir: &Path) -> Result<Recovered, RecoverError> {
         Some((seq, core)) => (Some(seq), core),
         None => (None, Core::new()),
     };
-    let mut reader = match snapshot_seq {
-        Some(seq) => Reader::from_seq(dir, seq + 1)?,
-        None => Reader::open(dir)?,
-    };
+    // Any session journal: a backtest's bars are read back from its candle store.
+    let from = snapshot_seq.map_or(0, |seq| seq + 1);
+    let mut reader = RunReader::open_from(dir, None, from).map_err(RecoverError::from)?;
     let mut replayed = 0;
     let mut last_decisions: Vec<keel_engine::event::Decision> = Vec::new();
     let mut journaled_since_input = 0usize;
-    while let Some(rec) = reader.next()? {
-        let decoded = decode(rec.seq, rec.kind, rec.ver, rec.payload).map_err(|source| {
-            RecoverError::Decode {
-                dir: dir.to_path_buf(),
-                source,
-            }
-        })?;
+    while let Some(RunRecord {
+        seq,
+        ts_ns,
+        decoded,
+        ..
+    }) = reader.next_record().map_err(RecoverError::from)?
+    {
         match decoded {
             Decoded::Input(event) => {
-                let input = Input {
-                    seq: rec.seq,
-                    ts_ns: rec.ts_ns,
-                    event,
-                };
+                let input = Input { seq, ts_ns, event };
                 last_decisions.clear();
                 last_decisions.extend_from_slice(core.apply(&input));
                 journaled_since_input = 0;

@@ -204,11 +204,17 @@ impl CandleCursor {
     }
 
     pub fn next_candle(&mut self) -> Result<Option<Candle>, StoreError> {
+        Ok(self.next_stored()?.map(|(c, _, _)| c))
+    }
+
+    /// The next bar with its record's sequence number and stored CRC (what a
+    /// [`crate::codec::CandleRef`] names).
+    pub fn next_stored(&mut self) -> Result<Option<(Candle, u64, u32)>, StoreError> {
         loop {
             let Some(rec) = self.reader.next()? else {
                 return Ok(None);
             };
-            let seq = rec.seq;
+            let (seq, crc) = (rec.seq, rec.crc);
             let k = RecordKind::StoredCandle;
             // Nearly every record: a stored candle of today's layout, read in place.
             let fast = (rec.kind == k as u16 && rec.ver == k.version())
@@ -224,7 +230,7 @@ impl CandleCursor {
             if self.to_ns.is_some_and(|t| c.open_time_ns >= t) {
                 return Ok(None);
             }
-            return Ok(Some(c));
+            return Ok(Some((c, seq, crc)));
         }
     }
 }
@@ -232,7 +238,7 @@ impl CandleCursor {
 /// Any record but a stored candle of today's layout: decoded in full, for its error if it is
 /// not a stored candle.
 #[cold]
-fn decode_slow(
+pub(crate) fn decode_slow(
     dir: &Path,
     seq: u64,
     kind: u16,

@@ -55,6 +55,7 @@ pub fn spec(
         interval,
         from_ns: None,
         to_ns: None,
+        embed_candles: false,
         core: keel_engine::CoreConfig {
             symbols: vec![symbol],
             interval_ns: interval.ns,

@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 
 use keel_engine::Core;
 use keel_engine::event::{Decision, Input};
-use keel_journal::{JournalError, Reader};
+use keel_journal::JournalError;
 
-use crate::codec::{DecodeError, Decoded, decode};
+use crate::codec::{DecodeError, Decoded};
+use crate::resolve::{ResolveError, RunReader, RunRecord};
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
@@ -26,6 +27,18 @@ pub enum VerifyError {
     CandleStore { dir: PathBuf },
     #[error("{dir} holds no journal records; pass a run journal such as runs/<name>/journal")]
     Empty { dir: PathBuf },
+    #[error(transparent)]
+    Resolve(Box<ResolveError>),
+}
+
+impl From<ResolveError> for VerifyError {
+    fn from(e: ResolveError) -> VerifyError {
+        match e {
+            ResolveError::Journal(e) => VerifyError::Journal(e),
+            ResolveError::Decode { dir, source } => VerifyError::Decode { dir, source },
+            e => VerifyError::Resolve(Box::new(e)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,7 +61,12 @@ pub struct VerifyOutcome {
 const DIVERGENCES_KEPT: usize = 20;
 
 pub fn verify(dir: &Path) -> Result<VerifyOutcome, VerifyError> {
-    let mut reader = Reader::open(dir)?;
+    verify_with_store(dir, None)
+}
+
+/// [`verify`], reading a backtest's bars from `store` instead of the store its journal names.
+pub fn verify_with_store(dir: &Path, store: Option<&Path>) -> Result<VerifyOutcome, VerifyError> {
+    let mut reader = RunReader::open(dir, store)?;
     let mut core = Core::new();
     let mut out = VerifyOutcome::default();
     let mut expected: VecDeque<Decision> = VecDeque::new();
@@ -59,13 +77,13 @@ pub fn verify(dir: &Path) -> Result<VerifyOutcome, VerifyError> {
         }
     };
     let mut checkpoint_after_last_input = false;
-    while let Some(rec) = reader.next()? {
-        let seq = rec.seq;
-        let decoded =
-            decode(seq, rec.kind, rec.ver, rec.payload).map_err(|source| VerifyError::Decode {
-                dir: dir.to_path_buf(),
-                source,
-            })?;
+    while let Some(RunRecord {
+        seq,
+        ts_ns,
+        decoded,
+        ..
+    }) = reader.next_record()?
+    {
         match decoded {
             Decoded::Input(event) => {
                 if out.inputs == 0 && !matches!(event, keel_engine::Event::SessionStart(_)) {
@@ -85,11 +103,7 @@ pub fn verify(dir: &Path) -> Result<VerifyOutcome, VerifyError> {
                 }
                 out.inputs += 1;
                 last_input_seq = seq;
-                let input = Input {
-                    seq,
-                    ts_ns: rec.ts_ns,
-                    event,
-                };
+                let input = Input { seq, ts_ns, event };
                 expected.extend(core.apply(&input).iter().cloned());
             }
             Decoded::Decision(recorded) => {
@@ -131,6 +145,8 @@ pub fn verify(dir: &Path) -> Result<VerifyOutcome, VerifyError> {
                     dir: dir.to_path_buf(),
                 });
             }
+            // Resolved into candle inputs by the reader; the source is only where they live.
+            Decoded::CandleRef(_) | Decoded::FirstCandleRef { .. } => {}
         }
     }
     if out.inputs == 0 && out.decisions == 0 && out.checkpoints == 0 {

@@ -15,7 +15,10 @@ fn setup(tmp: &std::path::Path) -> backtest::BacktestSpec {
     let symbol = Symbol::new("SIMUSDT").unwrap();
     let interval = Interval::parse("1m").unwrap();
     let bars = synthetic::random_walk(symbol, BARS, 11);
-    store::append(&tmp.join("store"), symbol, interval, &bars, |t| t.to_string()).unwrap();
+    store::append(&tmp.join("store"), symbol, interval, &bars, |t| {
+        t.to_string()
+    })
+    .unwrap();
     synthetic::spec(
         tmp.join("store"),
         tmp.join("run"),
@@ -35,8 +38,8 @@ fn every_bar_arrives_once_in_order() {
     assert_eq!(outcome.report.candles as usize, BARS);
     assert!(outcome.report.trades > 10, "the test needs trades");
     // The equity curve has one point per bar, at each bar's close, as the store holds them.
-    let mut cursor = CandleCursor::open(&spec.store, spec.symbols[0], spec.interval, None, None)
-        .unwrap();
+    let mut cursor =
+        CandleCursor::open(&spec.store, spec.symbols[0], spec.interval, None, None).unwrap();
     let mut closes = Vec::new();
     while let Some(c) = cursor.next_candle().unwrap() {
         closes.push(c.close_time_ns());

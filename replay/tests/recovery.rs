@@ -5,9 +5,8 @@ use std::path::Path;
 
 use keel_engine::event::Input;
 use keel_engine::{Core, Fixed, Interval, StrategyConfig, Symbol};
-use keel_journal::Reader;
 use keel_replay::backtest;
-use keel_replay::codec::{Decoded, decode};
+use keel_replay::codec::Decoded;
 use keel_replay::{recover, store, synthetic};
 
 fn run_backtest(dir: &Path, bars: usize) -> String {
@@ -41,13 +40,14 @@ fn run_backtest(dir: &Path, bars: usize) -> String {
 
 /// The core after applying the journal's inputs up to and including `last_seq`.
 fn core_up_to(journal: &Path, last_seq: u64) -> Core {
-    let mut reader = Reader::open(journal).unwrap();
+    // The backtest's bars are references into its candle store, read back by RunReader.
+    let mut reader = keel_replay::resolve::RunReader::open(journal, None).unwrap();
     let mut core = Core::new();
-    while let Some(rec) = reader.next().unwrap() {
+    while let Some(rec) = reader.next_record().unwrap() {
         if rec.seq > last_seq {
             break;
         }
-        if let Decoded::Input(event) = decode(rec.seq, rec.kind, rec.ver, rec.payload).unwrap() {
+        if let Decoded::Input(event) = rec.decoded {
             core.apply(&Input {
                 seq: rec.seq,
                 ts_ns: rec.ts_ns,
