@@ -20,6 +20,8 @@ fn opts() -> Options {
         schema_version: 1,
         pretouch: true,
         sync_on_roll: true,
+        // One segment holding every append of a sample (see append_64B).
+        grow_segments: false,
     }
 }
 

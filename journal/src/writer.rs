@@ -56,6 +56,11 @@ pub struct Options {
     /// Off, a roll waits for no disk at all: the full segment is flushed in the background,
     /// and the new segment's header and directory entry are made durable by the next `sync`.
     pub sync_on_roll: bool,
+    /// Start a new journal with a segment a sixteenth of `segment_size` (at least 1 MiB) and
+    /// double each next one up to `segment_size` (default): opening a journal then waits for
+    /// a small zero fill, and a short journal takes little disk. Off, every segment is
+    /// `segment_size` from the first.
+    pub grow_segments: bool,
 }
 
 impl Default for Options {
@@ -66,6 +71,7 @@ impl Default for Options {
             schema_version: 0,
             pretouch: true,
             sync_on_roll: true,
+            grow_segments: true,
         }
     }
 }
@@ -747,6 +753,9 @@ fn prepare_mark(len: usize, off: usize, full: u64) -> usize {
 /// in the background.
 fn first_segment_size(opts: &Options) -> u64 {
     let full = opts.segment_size;
+    if !opts.grow_segments {
+        return full;
+    }
     ((full / 16) & !7).max(1 << 20).min(full)
 }
 

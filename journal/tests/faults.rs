@@ -406,6 +406,16 @@ fn segments_grow_from_a_sixteenth_to_the_configured_size() {
     assert_eq!(r.next().unwrap().unwrap().payload, &big[..]);
     assert_eq!(r.next().unwrap().unwrap().payload, b"after");
     assert!(r.next().unwrap().is_none());
+    // Without growth, the first segment has the full size.
+    let fixed = tempfile::tempdir().unwrap();
+    let no_growth = Options {
+        grow_segments: false,
+        ..opts
+    };
+    let (mut j, _) = Journal::open(fixed.path(), no_growth).unwrap();
+    append_range(&mut j, 1, 10);
+    drop(j);
+    assert_eq!(sizes(fixed.path()), [4 << 20]);
     // Reopened, the journal carries on at full size.
     let (mut j, rec) = Journal::open(tmp.path(), opts).unwrap();
     assert_eq!(rec.last_seq, 60_000);

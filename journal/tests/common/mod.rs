@@ -12,6 +12,7 @@ pub fn small_opts() -> Options {
         schema_version: 3,
         pretouch: true,
         sync_on_roll: true,
+        grow_segments: true,
     }
 }
 
