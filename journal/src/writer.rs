@@ -57,9 +57,9 @@ pub struct Options {
     /// and the new segment's header and directory entry are made durable by the next `sync`.
     pub sync_on_roll: bool,
     /// Start a new journal with a segment a sixteenth of `segment_size` (at least 1 MiB) and
-    /// double each next one up to `segment_size` (default): opening a journal then waits for
-    /// a small zero fill, and a short journal takes little disk. Off, every segment is
-    /// `segment_size` from the first.
+    /// double each next one up to `segment_size`: opening a journal then waits for a small
+    /// zero fill, and a short journal takes little disk. Off (the default), every segment is
+    /// `segment_size` from the first, so a latency-sensitive session sees no early rolls.
     pub grow_segments: bool,
 }
 
@@ -71,7 +71,7 @@ impl Default for Options {
             schema_version: 0,
             pretouch: true,
             sync_on_roll: true,
-            grow_segments: true,
+            grow_segments: false,
         }
     }
 }

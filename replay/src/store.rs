@@ -140,6 +140,8 @@ pub fn append(
         let options = Options {
             durability: Durability::None,
             segment_size: 64 << 20,
+            // A short series takes a few MiB, not 64.
+            grow_segments: true,
             ..Options::default()
         };
         let (mut journal, _) = Journal::open(&dir, options)?;
