@@ -259,12 +259,7 @@ impl Core {
         // The day rolls before this candle's price counts: the day starts at the equity
         // marked at the previous close, which is the equity at midnight.
         self.roll_day(candle.open_time_ns);
-        match self.state.marks.get_mut(&candle.symbol) {
-            Some(mark) => *mark = candle.close,
-            None => {
-                self.state.marks.insert(candle.symbol, candle.close);
-            }
-        }
+        set_mark(&mut self.state.marks, candle.symbol, candle.close);
         self.check_daily_loss(seq);
         match self.state.symbols[i].resampler.as_mut() {
             None => self.strategy_bar(seq, i, candle),
@@ -1219,6 +1214,24 @@ impl Core {
     /// BLAKE3 of the serialized state: equal digests mean identical cores.
     pub fn digest(&self) -> [u8; 32] {
         *blake3::hash(&self.state_bytes()).as_bytes()
+    }
+}
+
+/// Records `price` as `symbol`'s last price. One symbol's map (most runs, every bar) is
+/// updated without a search.
+fn set_mark(marks: &mut BTreeMap<Symbol, Fixed>, symbol: Symbol, price: Fixed) {
+    if marks.len() == 1
+        && let Some(mut first) = marks.first_entry()
+        && *first.key() == symbol
+    {
+        *first.get_mut() = price;
+        return;
+    }
+    match marks.get_mut(&symbol) {
+        Some(mark) => *mark = price,
+        None => {
+            marks.insert(symbol, price);
+        }
     }
 }
 

@@ -81,6 +81,18 @@ impl Portfolio {
 
     /// [`Portfolio::equity`], and whether any position is open, in one pass.
     pub fn equity_and_exposure(&self, marks: &BTreeMap<Symbol, Fixed>) -> (Fixed, bool) {
+        if let (1, Some((symbol, p))) = (self.positions.len(), self.positions.first_key_value()) {
+            // One symbol traded (most runs, every bar): the same sum without a map search.
+            if p.qty.is_zero() {
+                return (self.cash, false);
+            }
+            let mark = match marks.first_key_value() {
+                Some((s, m)) if s == symbol => *m,
+                _ => marks.get(symbol).copied().unwrap_or(p.avg_price),
+            };
+            let value = p.qty.checked_mul(mark).unwrap_or(Fixed::MAX);
+            return (self.cash + value, true);
+        }
         let mut equity = self.cash;
         let mut exposed = false;
         for (symbol, p) in &self.positions {

@@ -467,7 +467,14 @@ impl SimVenue {
     }
 
     /// Closes a perpetual position whose liquidation price the candle reached.
+    #[inline]
     fn liquidate(&mut self, candle: &Candle, out: &mut Vec<Event>) {
+        if let Market::Perp { .. } = self.config.market {
+            self.liquidate_perp(candle, out);
+        }
+    }
+
+    fn liquidate_perp(&mut self, candle: &Candle, out: &mut Vec<Event>) {
         let Some(lp) = self.liquidation_price(&candle.symbol) else {
             return;
         };

@@ -506,13 +506,14 @@ fn build_report(
     let state = core.state();
     let starting = spec.core.starting_balance.to_f64();
     let final_equity = core.equity().to_f64();
-    let daily = curve.daily_returns(starting);
+    let curve_stats = curve.stats(starting, start_ns);
+    let daily = &curve_stats.daily_returns;
     let trades = &state.portfolio.closed_trades;
     let stats = report::trade_stats(trades);
     const NS_PER_DAY: f64 = 86_400e9;
     let days = (end_ns - start_ns) as f64 / NS_PER_DAY;
     let cagr_pct = report::cagr(starting, final_equity, days).map(|c| c * 100.0);
-    let max_dd = curve.max_drawdown_pct(starting);
+    let max_dd = curve_stats.max_drawdown_pct;
     let strategy = spec.core.strategy.name();
     let holding: Vec<f64> = trades
         .iter()
@@ -535,11 +536,10 @@ fn build_report(
         },
         cagr_pct,
         max_drawdown_pct: max_dd,
-        max_drawdown_duration_days: curve.max_drawdown_duration_ns(starting, start_ns) as f64
-            / NS_PER_DAY,
+        max_drawdown_duration_days: curve_stats.max_drawdown_duration_ns as f64 / NS_PER_DAY,
         calmar: cagr_pct.filter(|_| max_dd > 0.0).map(|c| c / max_dd),
-        sharpe: report::sharpe(&daily, 365.0),
-        sortino: report::sortino(&daily, 365.0),
+        sharpe: report::sharpe(daily, 365.0),
+        sortino: report::sortino(daily, 365.0),
         trades: trades.len(),
         win_rate_pct: stats.win_rate_pct,
         profit_factor: stats.profit_factor,

@@ -269,6 +269,64 @@ impl EquityCurve {
     }
 }
 
+/// What a report reads off the equity curve: [`EquityCurve::max_drawdown_pct`],
+/// [`EquityCurve::max_drawdown_duration_ns`] and [`EquityCurve::daily_returns`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct CurveStats {
+    pub max_drawdown_pct: f64,
+    pub max_drawdown_duration_ns: i64,
+    pub daily_returns: Vec<f64>,
+}
+
+impl EquityCurve {
+    /// [`CurveStats`] in one pass over the points (a year of 1m bars is 8 MB of them, read
+    /// once instead of three times); tested equal to the three separate computations.
+    pub fn stats(&self, starting: f64, start_ns: i64) -> CurveStats {
+        let mut peak = starting;
+        let mut worst: f64 = 0.0;
+        let mut peak_ts = start_ns;
+        let mut longest = 0;
+        let mut daily = Vec::new();
+        let mut prev = starting;
+        let mut day_last: Option<(i64, f64)> = None;
+        for &(ts, e) in &self.points {
+            // Drawdown: the peak and the worst fall from it.
+            if e >= peak {
+                peak = e;
+                peak_ts = ts;
+            } else {
+                longest = longest.max(ts - peak_ts);
+            }
+            if peak > 0.0 {
+                worst = worst.max((peak - e) / peak);
+            }
+            // Daily returns: a bar closing at 00:00 belongs to the day before.
+            let day = (ts - 1).div_euclid(NS_PER_DAY);
+            match day_last {
+                Some((d, _)) if d == day => {}
+                Some((_, last)) => {
+                    if prev != 0.0 {
+                        daily.push(last / prev - 1.0);
+                    }
+                    prev = last;
+                }
+                None => {}
+            }
+            day_last = Some((day, e));
+        }
+        if let Some((_, last)) = day_last
+            && prev != 0.0
+        {
+            daily.push(last / prev - 1.0);
+        }
+        CurveStats {
+            max_drawdown_pct: worst * 100.0,
+            max_drawdown_duration_ns: longest,
+            daily_returns: daily,
+        }
+    }
+}
+
 pub fn sharpe(returns: &[f64], periods_per_year: f64) -> Option<f64> {
     if returns.len() < 2 {
         return None;
@@ -533,6 +591,58 @@ mod tests {
         }
         for ts in cases {
             assert_eq!(iso8601(ts), chrono_fmt(ts), "{ts}");
+        }
+    }
+
+    /// The one-pass stats equal the three separate passes, bit for bit, on random curves
+    /// (with flat stretches, new peaks, zero and negative equity, several bars per day).
+    #[test]
+    fn one_pass_stats_equal_the_separate_ones() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for case in 0..300 {
+            let n = (next() % 400) as usize;
+            let mut ts = 1_640_995_200_000_000_000i64 + (next() % 86_400) as i64 * 1_000_000_000;
+            let mut e = 100.0;
+            let mut points = Vec::with_capacity(n);
+            for _ in 0..n {
+                ts += [60, 3_600, 86_400, 0][(next() % 4) as usize] * 1_000_000_000;
+                match next() % 6 {
+                    0 => {}
+                    1 => e = 0.0,
+                    2 => e = -((next() % 50) as f64),
+                    _ => e += (next() % 2001) as f64 / 100.0 - 10.0,
+                }
+                points.push((ts, e));
+            }
+            let curve = EquityCurve {
+                points,
+                ..EquityCurve::default()
+            };
+            let starting = [100.0, 0.0, 50.0][case % 3];
+            let start_ns = 1_640_995_200_000_000_000;
+            let s = curve.stats(starting, start_ns);
+            assert_eq!(
+                s.max_drawdown_pct.to_bits(),
+                curve.max_drawdown_pct(starting).to_bits(),
+                "case {case}"
+            );
+            assert_eq!(
+                s.max_drawdown_duration_ns,
+                curve.max_drawdown_duration_ns(starting, start_ns),
+                "case {case}"
+            );
+            let bits = |v: &[f64]| v.iter().map(|r| r.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(&s.daily_returns),
+                bits(&curve.daily_returns(starting)),
+                "case {case}"
+            );
         }
     }
 
