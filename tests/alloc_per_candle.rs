@@ -83,6 +83,7 @@ fn steady_state_allocates_nothing_per_candle() {
     let small = allocations_for(n);
     let large = allocations_for(2 * n);
     // Doubling the bars may add a few buffer doublings, never anything per bar.
+    eprintln!("allocations: {small} for {n} bars, {large} for {}", 2 * n);
     let extra = large.saturating_sub(small);
     assert!(
         extra <= 8,
