@@ -251,34 +251,21 @@ impl RunReader {
                 s.reader = None;
                 continue;
             }
-            if rec.crc != r.store_crc {
-                return Err(ResolveError::StoreChanged {
-                    run: run.clone(),
-                    seq,
-                    store_seq: r.store_seq,
-                    dir: s.dir.clone(),
-                    want: r.store_crc,
-                    found: rec.crc,
-                });
-            }
-            let k = RecordKind::StoredCandle;
-            let candle = match (rec.kind == k as u16 && rec.ver == k.version())
-                .then(|| Candle::read_archive(rec.payload))
-                .flatten()
-            {
-                Some(c) => c,
-                None => store::decode_slow(&s.dir, rec.seq, rec.kind, rec.ver, rec.payload)?,
+            let changed = || ResolveError::StoreChanged {
+                run: run.clone(),
+                seq,
+                store_seq: r.store_seq,
+                dir: s.dir.clone(),
+                want: r.store_crc,
+                found: rec.crc,
             };
+            if rec.crc != r.store_crc {
+                return Err(changed());
+            }
+            let candle = store::stored_candle(&s.dir, &rec)?;
             if candle.symbol != s.symbol || candle.interval_ns != s.interval.ns {
                 // A CRC match makes this unreachable short of a forged store; say so anyway.
-                return Err(ResolveError::StoreChanged {
-                    run: run.clone(),
-                    seq,
-                    store_seq: r.store_seq,
-                    dir: s.dir.clone(),
-                    want: r.store_crc,
-                    found: rec.crc,
-                });
+                return Err(changed());
             }
             return Ok(candle);
         }

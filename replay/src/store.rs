@@ -217,15 +217,7 @@ impl CandleCursor {
                 return Ok(None);
             };
             let (seq, crc) = (rec.seq, rec.crc);
-            let k = RecordKind::StoredCandle;
-            // Nearly every record: a stored candle of today's layout, read in place.
-            let fast = (rec.kind == k as u16 && rec.ver == k.version())
-                .then(|| Candle::read_archive(rec.payload))
-                .flatten();
-            let c = match fast {
-                Some(c) => c,
-                None => decode_slow(&self.dir, seq, rec.kind, rec.ver, rec.payload)?,
-            };
+            let c = stored_candle(&self.dir, &rec)?;
             if self.from_ns.is_some_and(|f| c.open_time_ns < f) {
                 continue;
             }
@@ -237,10 +229,24 @@ impl CandleCursor {
     }
 }
 
+/// The candle a store record holds (`dir` names the store's series in errors).
+#[inline]
+pub(crate) fn stored_candle(dir: &Path, rec: &keel_journal::Record) -> Result<Candle, StoreError> {
+    let k = RecordKind::StoredCandle;
+    // Nearly every record: a stored candle of today's layout, read in place.
+    let fast = (rec.kind == k as u16 && rec.ver == k.version())
+        .then(|| Candle::read_archive(rec.payload))
+        .flatten();
+    match fast {
+        Some(c) => Ok(c),
+        None => decode_slow(dir, rec.seq, rec.kind, rec.ver, rec.payload),
+    }
+}
+
 /// Any record but a stored candle of today's layout: decoded in full, for its error if it is
 /// not a stored candle.
 #[cold]
-pub(crate) fn decode_slow(
+fn decode_slow(
     dir: &Path,
     seq: u64,
     kind: u16,
