@@ -158,28 +158,35 @@ impl CandleFeed {
         let thread = std::thread::Builder::new()
             .name("keel-candle-feed".to_string())
             .spawn(move || {
-                // Ends when the series ends, on an error, or when the engine side hangs up.
+                // Ends when the series end (then says so with an empty batch: a reader that
+                // vanishes without it did not finish), on an error, or when the engine side
+                // hangs up.
                 while let Ok(mut batch) = empty_rx.recv() {
                     batch.clear();
+                    let mut end = false;
                     let mut failed = None;
                     while batch.len() < FEED_BATCH {
                         match candles.next_bar() {
                             Ok(Some(c)) => batch.push(c),
-                            Ok(None) => break,
+                            Ok(None) => {
+                                end = true;
+                                break;
+                            }
                             Err(e) => {
                                 failed = Some(e);
                                 break;
                             }
                         }
                     }
-                    let last = batch.len() < FEED_BATCH || failed.is_some();
                     if !batch.is_empty() && full_tx.send(Ok(batch)).is_err() {
                         return;
                     }
                     if let Some(e) = failed {
                         let _ = full_tx.send(Err(e));
+                        return;
                     }
-                    if last {
+                    if end {
+                        let _ = full_tx.send(Ok(Vec::new()));
                         return;
                     }
                 }
@@ -203,7 +210,7 @@ impl CandleFeed {
     /// [`CandleFeed::bar`], read in place (a copy through return values costs more than the
     /// rest of taking it: 104 bytes moved in pieces stall on store forwarding).
     #[inline]
-    fn advance(&mut self) -> Result<bool, StoreError> {
+    fn advance(&mut self) -> Result<bool, LoopError> {
         if self.at < self.batch.len() {
             self.at += 1;
             return Ok(true);
@@ -218,7 +225,7 @@ impl CandleFeed {
     }
 
     #[cold]
-    fn refill(&mut self) -> Result<bool, StoreError> {
+    fn refill(&mut self) -> Result<bool, LoopError> {
         if self.done {
             return Ok(false);
         }
@@ -228,20 +235,25 @@ impl CandleFeed {
             let _ = self.empty.send(used);
         }
         match self.full.recv() {
+            // The end: every bar was delivered.
+            Ok(Ok(batch)) if batch.is_empty() => {
+                self.done = true;
+                Ok(false)
+            }
             Ok(Ok(batch)) => {
-                // Never empty: the reader sends only batches with bars.
                 self.batch = batch;
                 self.at = 1;
                 Ok(true)
             }
             Ok(Err(e)) => {
                 self.done = true;
-                Err(e)
+                Err(LoopError::Source(e.to_string()))
             }
-            // The reader finished: every bar was delivered.
             Err(_) => {
                 self.done = true;
-                Ok(false)
+                Err(LoopError::Source(
+                    "the candle reader thread stopped before the end of the data".to_string(),
+                ))
             }
         }
     }
@@ -313,11 +325,7 @@ impl Io for BacktestIo {
         if !self.queue.is_empty() {
             return Ok(self.pop(slot));
         }
-        if !self
-            .candles
-            .advance()
-            .map_err(|e| LoopError::Source(e.to_string()))?
-        {
+        if !self.candles.advance()? {
             return Ok(Next::End);
         }
         let bar = self.candles.bar();
@@ -583,4 +591,72 @@ fn build_report(
 /// Default location of a run's journal inside an output directory.
 pub fn journal_dir(out: &Path) -> PathBuf {
     out.join("journal")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A feed over hand-made batches: what the reader thread sends, then whether it ends with
+    /// the end marker or just vanishes.
+    fn feed(batches: Vec<Vec<StoredBar>>, end_marker: bool) -> CandleFeed {
+        let (full_tx, full) = crossbeam_channel::unbounded();
+        let (empty, _empty_rx) = crossbeam_channel::unbounded();
+        for b in batches {
+            full_tx.send(Ok(b)).unwrap();
+        }
+        if end_marker {
+            full_tx.send(Ok(Vec::new())).unwrap();
+        }
+        CandleFeed {
+            full,
+            empty,
+            batch: Vec::new(),
+            at: 0,
+            done: false,
+            thread: None,
+        }
+    }
+
+    fn bar(i: i64) -> StoredBar {
+        let p = keel_engine::Fixed::from_int(100);
+        StoredBar {
+            candle: Candle {
+                symbol: Symbol::new("T").unwrap(),
+                open_time_ns: i * 60_000_000_000,
+                interval_ns: 60_000_000_000,
+                open: p,
+                high: p,
+                low: p,
+                close: p,
+                volume: p,
+            },
+            at: CandleRef {
+                store_seq: i as u64 + 1,
+                store_crc: 0,
+                series: 0,
+            },
+        }
+    }
+
+    #[test]
+    fn the_feed_hands_out_every_bar_and_tells_an_end_from_a_vanished_reader() {
+        let batches = || vec![vec![bar(0), bar(1)], vec![bar(2)]];
+        for end_marker in [true, false] {
+            let mut f = feed(batches(), end_marker);
+            let mut seen = Vec::new();
+            let end = loop {
+                match f.advance() {
+                    Ok(true) => seen.push(f.bar().at.store_seq),
+                    other => break other,
+                }
+            };
+            assert_eq!(seen, [1, 2, 3]);
+            match (end_marker, end) {
+                (true, Ok(false)) => {}
+                (false, Err(e)) => assert!(e.to_string().contains("stopped"), "{e}"),
+                (_, other) => panic!("end marker {end_marker}: {other:?}"),
+            }
+        }
+    }
 }
