@@ -734,16 +734,17 @@ fn check_options(opts: &Options) -> Result<(), JournalError> {
 const NEXT_SEGMENT_TMP: &str = "next.seg.tmp";
 
 /// Where the append path of a segment of `len` bytes, written up to `off`, first leaves its
-/// fast path to start preparing the next segment: half way through a full-size segment; at
-/// once in a segment still growing towards `full` (the next one is twice as big, and making
-/// it takes longer than filling this one's second half); at the end when that is behind.
+/// fast path to start preparing the next segment: half way through a full-size segment (at
+/// once when a reopened journal is past that); at once in a segment still growing towards
+/// `full` (the next one is twice as big, and making it takes longer than filling this one's
+/// second half); never in a full segment (its roll makes the next one itself).
 fn prepare_mark(len: usize, off: usize, full: u64) -> usize {
     let mark = if (len as u64) < full {
         off
     } else {
-        (len / 2) & !7
+        ((len / 2) & !7).max(off)
     };
-    if off <= mark && mark < len { mark } else { len }
+    if mark < len { mark } else { len }
 }
 
 /// The first segment of a new journal: a sixteenth of `segment_size`, at least 1 MiB (and
