@@ -214,6 +214,10 @@ enum ReplayCommand {
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// The candle store a backtest journal's bars are read from, when it is no longer
+        /// where the run found it.
+        #[arg(long)]
+        store: Option<PathBuf>,
     },
 }
 
@@ -318,8 +322,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     journal,
                     config,
                     json,
+                    store,
                 },
-        } => replay_diff(&journal, config.as_deref(), json),
+        } => replay_diff(&journal, config.as_deref(), json, store.as_deref()),
         Command::Venue {
             command: VenueCommand::Decode { venue, files },
         } => venue_decode(&venue, &files),
@@ -562,7 +567,12 @@ fn run_backtest(config: &Path, out: Option<PathBuf>, embed_candles: bool) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-fn replay_diff(journal: &Path, config: Option<&Path>, json: bool) -> Result<ExitCode> {
+fn replay_diff(
+    journal: &Path,
+    config: Option<&Path>,
+    json: bool,
+    store: Option<&Path>,
+) -> Result<ExitCode> {
     let sim = match config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -576,7 +586,7 @@ fn replay_diff(journal: &Path, config: Option<&Path>, json: bool) -> Result<Exit
     };
     let scratch = std::env::temp_dir().join(format!("keel-diff-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&scratch);
-    let outcome = keel_replay::diff::diff(journal, sim, &scratch);
+    let outcome = keel_replay::diff::diff_with_store(journal, store, sim, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     let report = outcome?;
     if json {

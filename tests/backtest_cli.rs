@@ -903,6 +903,15 @@ fn a_run_journal_reads_its_bars_from_the_store_it_names() {
     assert_clean_failure(&o, 1, &["candle store", "BTCUSDT 1m", "--store"]);
     let v = assert_ok(&keel(&["replay", "verify", j, "--store", "moved"], dir));
     assert!(v.contains("0 divergences"), "{v}");
+    // replay diff reads them the same way.
+    let o = keel(&["replay", "diff", "--journal", j], dir);
+    assert_clean_failure(&o, 1, &["candle store", "--store"]);
+    let (out, err) = text(&keel(
+        &["replay", "diff", "--journal", j, "--store", "moved"],
+        dir,
+    ));
+    assert!(!err.contains("candle store"), "{out}{err}");
+    assert!(out.contains("orders compared, 0 differ"), "{out}{err}");
 
     // A store re-imported without the first ten bars: its records are not the run's.
     let csv = std::fs::read_to_string(Path::new(common::ROOT).join(common::BUNDLED_CSV)).unwrap();

@@ -442,12 +442,22 @@ pub struct DiffReport {
 /// Re-runs `journal`'s window as a backtest with the simulated venue `sim` (its journal goes
 /// to `scratch_dir`, which must be new or empty) and compares the orders' outcomes.
 pub fn diff(journal: &Path, sim: SimConfig, scratch_dir: &Path) -> Result<DiffReport, DiffError> {
-    let recorded = read_session(journal)?;
+    diff_with_store(journal, None, sim, scratch_dir)
+}
+
+/// [`diff`], reading a backtest journal's bars from `store` instead of the store it names.
+pub fn diff_with_store(
+    journal: &Path,
+    store: Option<&Path>,
+    sim: SimConfig,
+    scratch_dir: &Path,
+) -> Result<DiffReport, DiffError> {
+    let recorded = read_session(journal, store)?;
     let window = recorded.window.ok_or_else(|| DiffError::NoCandles {
         dir: journal.to_path_buf(),
     })?;
     rerun(&recorded, sim, scratch_dir)?;
-    let rerun = read_session(scratch_dir)?;
+    let rerun = read_session(scratch_dir, None)?;
     let rerun_by_key: BTreeMap<&OrderKey, &OrderOutcome> =
         rerun.orders.iter().map(|(k, o)| (k, o)).collect();
     let mut paired = std::collections::BTreeSet::new();
@@ -711,13 +721,13 @@ impl Ledger {
 
 /// Reads a session journal: its start, the re-run's feed, every order with its outcome, and
 /// the pnl of a fresh core fed the journal's inputs.
-fn read_session(dir: &Path) -> Result<Session, DiffError> {
+fn read_session(dir: &Path, store: Option<&Path>) -> Result<Session, DiffError> {
     let resolve_err = |e| match e {
         ResolveError::Journal(e) => DiffError::Journal(e),
         ResolveError::Decode { dir, source } => DiffError::Decode { dir, source },
         e => DiffError::Resolve(Box::new(e)),
     };
-    let mut reader = RunReader::open(dir, None).map_err(resolve_err)?;
+    let mut reader = RunReader::open(dir, store).map_err(resolve_err)?;
     let mut acc = Accumulator::default();
     let mut start = None;
     while let Some(RunRecord {
