@@ -616,6 +616,9 @@ fn replay_verify(dir: &Path, store: Option<&Path>) -> Result<ExitCode> {
         outcome.decisions,
         outcome.checkpoints
     );
+    if let Some(store) = &outcome.store {
+        println!("bars read from the candle store {}", store.display());
+    }
     println!(
         "final digest {}",
         keel_engine::core::hex(&outcome.final_digest)

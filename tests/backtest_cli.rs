@@ -903,6 +903,7 @@ fn a_run_journal_reads_its_bars_from_the_store_it_names() {
     assert_clean_failure(&o, 1, &["candle store", "BTCUSDT 1m", "--store"]);
     let v = assert_ok(&keel(&["replay", "verify", j, "--store", "moved"], dir));
     assert!(v.contains("0 divergences"), "{v}");
+    assert!(v.contains("bars read from the candle store moved"), "{v}");
     // replay diff reads them the same way.
     let o = keel(&["replay", "diff", "--journal", j], dir);
     assert_clean_failure(&o, 1, &["candle store", "--store"]);
@@ -965,4 +966,5 @@ fn a_run_journal_reads_its_bars_from_the_store_it_names() {
         dir,
     ));
     assert!(!inspect.contains("candle_ref"), "{inspect}");
+    assert!(!v.contains("candle store"), "{v}");
 }

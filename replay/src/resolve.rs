@@ -92,6 +92,8 @@ pub struct RunReader {
     dir: PathBuf,
     store_override: Option<PathBuf>,
     series: Option<Vec<Series>>,
+    /// The store the bars are read from, once the journal named one.
+    store: Option<PathBuf>,
 }
 
 impl RunReader {
@@ -103,6 +105,7 @@ impl RunReader {
             dir: dir.to_path_buf(),
             store_override: store.map(Path::to_path_buf),
             series: None,
+            store: None,
         })
     }
 
@@ -197,7 +200,13 @@ impl RunReader {
             });
         }
         self.series = Some(series);
+        self.store = Some(store);
         Ok(())
+    }
+
+    /// The candle store the journal's bars were read from so far, if it refers to one.
+    pub fn store(&self) -> Option<&Path> {
+        self.store.as_deref()
     }
 
     /// The stored bar `r` names, checked against the reference.

@@ -54,6 +54,8 @@ pub struct VerifyOutcome {
     pub checkpoints: u64,
     pub divergences: Vec<Divergence>,
     pub final_digest: [u8; 32],
+    /// The candle store a backtest journal's bars were read from.
+    pub store: Option<PathBuf>,
 }
 
 /// Stops collecting after this many divergences: after the first, later ones are mostly
@@ -170,5 +172,6 @@ pub fn verify_with_store(dir: &Path, store: Option<&Path>) -> Result<VerifyOutco
         );
     }
     out.final_digest = core.digest();
+    out.store = reader.store().map(Path::to_path_buf);
     Ok(out)
 }
